@@ -1,0 +1,25 @@
+"""The ``megarouter`` command."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="megarouter",
+    help="One gRPC endpoint in front of every LLM provider.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _register_subcommands() -> None:
+    # Each area owns one module with a typer app; importing them here keeps
+    # `megarouter --help` listing every command.
+    from megarouter.cli import admin, db, serve
+
+    app.command("serve")(serve.serve)
+    app.add_typer(db.app, name="db")
+    app.add_typer(admin.app, name="admin")
+
+
+_register_subcommands()

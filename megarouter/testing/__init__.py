@@ -1,0 +1,1 @@
+"""Test kit for MegaRouter plugins and deployments."""

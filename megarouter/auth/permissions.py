@@ -1,0 +1,46 @@
+"""The permission every RPC needs: one ``(object, action)`` pair per method.
+
+The interceptor asks Casbin whether the caller's roles grant it in the
+caller's org. Methods missing from the table are refused, so a new RPC
+cannot ship without a rule (a test checks the table covers every method).
+"""
+
+from __future__ import annotations
+
+from megarouter.auth.roles import Permission
+
+ADMIN = "/megarouter.v1.AdminService/"
+
+RPC_PERMISSIONS: dict[str, Permission] = {
+    ADMIN + "CreateOrg": ("orgs", "create"),
+    ADMIN + "GetOrg": ("orgs", "get"),
+    ADMIN + "ListOrgs": ("orgs", "list"),
+    ADMIN + "UpdateOrg": ("orgs", "update"),
+    ADMIN + "DeleteOrg": ("orgs", "delete"),
+    ADMIN + "CreateTeam": ("teams", "create"),
+    ADMIN + "GetTeam": ("teams", "get"),
+    ADMIN + "ListTeams": ("teams", "list"),
+    ADMIN + "UpdateTeam": ("teams", "update"),
+    ADMIN + "DeleteTeam": ("teams", "delete"),
+    ADMIN + "CreatePrincipal": ("principals", "create"),
+    ADMIN + "GetPrincipal": ("principals", "get"),
+    ADMIN + "ListPrincipals": ("principals", "list"),
+    ADMIN + "UpdatePrincipal": ("principals", "update"),
+    ADMIN + "DeletePrincipal": ("principals", "delete"),
+    ADMIN + "CreateApiKey": ("keys", "create"),
+    ADMIN + "GetApiKey": ("keys", "get"),
+    ADMIN + "ListApiKeys": ("keys", "list"),
+    ADMIN + "RevokeApiKey": ("keys", "revoke"),
+    ADMIN + "CreateRoleBinding": ("rolebindings", "create"),
+    ADMIN + "ListRoleBindings": ("rolebindings", "list"),
+    ADMIN + "DeleteRoleBinding": ("rolebindings", "delete"),
+    ADMIN + "ListRoles": ("roles", "list"),
+    ADMIN + "GetCaller": ("self", "get"),
+}
+
+# Open to anyone: the standard health and reflection services.
+PUBLIC_PREFIXES = (
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+    "/grpc.reflection.v1.ServerReflection/",
+)

@@ -1,0 +1,47 @@
+"""``megarouter serve``: run the server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+
+from megarouter.config import load_settings
+from megarouter.errors import ConfigurationError
+from megarouter.server import print_bootstrap, serve as run_server
+
+
+def serve(
+    listen: str | None = typer.Option(
+        None, "--listen", help="HOST:PORT to bind [env MEGAROUTER_LISTEN]."
+    ),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Database URL [env MEGAROUTER_DATABASE_URL]."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="A TOML settings file [env MEGAROUTER_CONFIG]."
+    ),
+) -> None:
+    """Run the MegaRouter gRPC server until SIGTERM or SIGINT."""
+    try:
+        settings = load_settings(config, listen=listen, database_url=database_url)
+    except ConfigurationError as exc:
+        typer.echo(f"megarouter: {exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level)
+    try:
+        asyncio.run(run_server(settings, announce=print_bootstrap))
+    except ConfigurationError as exc:
+        typer.echo(f"megarouter: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        pass
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )

@@ -97,8 +97,7 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str) -> str:
         if value and not value.startswith(("sqlite+aiosqlite:", "postgresql+asyncpg:")):
             raise ValueError(
-                "expected sqlite+aiosqlite:///PATH or "
-                "postgresql+asyncpg://USER@HOST/DB"
+                "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
             )
         return value
 
@@ -131,9 +130,7 @@ class Settings(BaseSettings):
         return [name.strip() for name in self.plugins.split(",") if name.strip()]
 
 
-def load_settings(
-    config_file: Path | None = None, **overrides: Any
-) -> Settings:
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Read settings from the file, the environment and ``overrides``.
 
     Raises:
@@ -145,7 +142,9 @@ def load_settings(
         file_values = _read_config_file(path)
 
     env_names = {
-        name for name in Settings.model_fields if f"{ENV_PREFIX}{name.upper()}" in os.environ
+        name
+        for name in Settings.model_fields
+        if f"{ENV_PREFIX}{name.upper()}" in os.environ
     }
     values = {k: v for k, v in file_values.items() if k not in env_names}
     values.update({k: v for k, v in overrides.items() if v is not None})

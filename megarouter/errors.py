@@ -86,15 +86,15 @@ class InvalidArgument(MegaRouterError):
 
     code = Code.INVALID_ARGUMENT
 
-    def __init__(
-        self, message: str, violations: Sequence[FieldViolation] = ()
-    ) -> None:
+    def __init__(self, message: str, violations: Sequence[FieldViolation] = ()) -> None:
         super().__init__(message)
         self.violations = tuple(violations)
 
     @classmethod
     def for_field(cls, field_path: str, description: str) -> InvalidArgument:
-        return cls(f"{field_path}: {description}", [FieldViolation(field_path, description)])
+        return cls(
+            f"{field_path}: {description}", [FieldViolation(field_path, description)]
+        )
 
 
 class Unauthenticated(MegaRouterError):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from megarouter.auth.authenticator import Authenticator
@@ -32,7 +33,9 @@ from megarouter.v1 import admin_service_pb2, admin_service_pb2_grpc
 
 logger = logging.getLogger(__name__)
 
-SERVICE_NAMES = (admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,)
+SERVICE_NAMES = (
+    admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+)
 
 
 @dataclass(slots=True)
@@ -42,7 +45,7 @@ class Runtime:
     settings: Settings
     database: Database
     server: aio.Server
-    health: health.aio.HealthServicer
+    health: HealthServicer
     watcher: EpochWatcher
     port: int
     bootstrap: BootstrapResult | None
@@ -89,7 +92,7 @@ async def start(settings: Settings) -> Runtime:
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(tenancy), server
     )
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
@@ -175,4 +178,3 @@ def print_bootstrap(runtime: Runtime) -> None:
         file=sys.stdout,
         flush=True,
     )
-

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from megarouter.auth.caller import Caller, Grant
 from megarouter.auth.keys import MIN_KEY_LENGTH, KeyHasher
@@ -84,10 +85,10 @@ class Authenticator:
                     select(ApiKeyRow, PrincipalRow)
                     .join(
                         PrincipalRow,
-                        (PrincipalRow.org_id == ApiKeyRow.org_id)
-                        & (PrincipalRow.id == ApiKeyRow.principal_id),
+                        (col(PrincipalRow.org_id) == ApiKeyRow.org_id)
+                        & (col(PrincipalRow.id) == ApiKeyRow.principal_id),
                     )
-                    .where(ApiKeyRow.key_hash == key_hash)
+                    .where(col(ApiKeyRow.key_hash) == key_hash)
                 )
             ).first()
             if row is None:
@@ -97,9 +98,9 @@ class Authenticator:
                 return None
             grants = (
                 await session.execute(
-                    select(RoleBindingRow.role, RoleBindingRow.team_id).where(
-                        RoleBindingRow.org_id == key.org_id,
-                        RoleBindingRow.principal_id == key.principal_id,
+                    select(col(RoleBindingRow.role), col(RoleBindingRow.team_id)).where(
+                        col(RoleBindingRow.org_id) == key.org_id,
+                        col(RoleBindingRow.principal_id) == key.principal_id,
                     )
                 )
             ).all()

@@ -8,6 +8,7 @@ import logging
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from megarouter.auth.authenticator import Authenticator
 from megarouter.auth.policy import PolicyEnforcer
@@ -21,7 +22,7 @@ async def bump_epoch(session: AsyncSession) -> None:
     """Record, inside the caller's transaction, that auth state changed."""
     await session.execute(
         update(AuthEpochRow)
-        .where(AuthEpochRow.id == 1)
+        .where(col(AuthEpochRow.id) == 1)
         .values(epoch=AuthEpochRow.epoch + 1)
     )
 
@@ -58,7 +59,7 @@ class EpochWatcher:
         async with self._lock:
             async with self._database.sessions() as session:
                 epoch = await session.scalar(
-                    select(AuthEpochRow.epoch).where(AuthEpochRow.id == 1)
+                    select(col(AuthEpochRow.epoch)).where(col(AuthEpochRow.id) == 1)
                 )
             if epoch == self._seen:
                 return

@@ -45,6 +45,8 @@ class RequestInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+Handler = grpc.RpcMethodHandler[Any, Any]
+Context = aio.ServicerContext[Any, Any]
 _current: ContextVar[RequestInfo] = ContextVar("megarouter_request")
 
 
@@ -67,7 +69,7 @@ class _Status(grpc.Status):
     trailing_metadata: tuple[tuple[str, str | bytes], ...]
 
 
-class RequestInterceptor(aio.ServerInterceptor):
+class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
     """Wraps every method handler once and reuses the wrapper per method."""
 
     def __init__(
@@ -79,15 +81,13 @@ class RequestInterceptor(aio.ServerInterceptor):
         self._authenticator = authenticator
         self._enforcer = enforcer
         self._permissions = permissions
-        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self._handlers: dict[str, Handler] = {}
 
     async def intercept_service(
         self,
-        continuation: Callable[
-            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]
-        ],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler:
         method = handler_call_details.method
         wrapped = self._handlers.get(method)
         if wrapped is not None:
@@ -99,7 +99,7 @@ class RequestInterceptor(aio.ServerInterceptor):
         self._handlers[method] = wrapped
         return wrapped
 
-    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    def _wrap(self, method: str, handler: Handler) -> Handler:
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(method, handler.unary_unary),
@@ -115,7 +115,7 @@ class RequestInterceptor(aio.ServerInterceptor):
         raise TypeError(f"{method}: client-streaming methods are not supported")
 
     def _unary(self, method: str, behavior: Any) -> Any:
-        async def handle(request: Any, context: aio.ServicerContext) -> Any:
+        async def handle(request: Any, context: Context) -> Any:
             info, started = self._open(method, context), time.perf_counter()
             token = _current.set(info)
             try:
@@ -123,7 +123,9 @@ class RequestInterceptor(aio.ServerInterceptor):
                 response = await behavior(request, context)
             except MegaRouterError as error:
                 self._log(info, started, error.code.name)
-                await context.abort_with_status(self._status(info, error))
+                await context.abort_with_status(  # type: ignore[attr-defined]
+                    self._status(info, error)
+                )  # (missing from grpc-stubs)
             except (aio.AbortError, GeneratorExit):
                 raise
             except Exception:
@@ -138,9 +140,7 @@ class RequestInterceptor(aio.ServerInterceptor):
         return handle
 
     def _server_stream(self, method: str, behavior: Any) -> Any:
-        async def handle(
-            request: Any, context: aio.ServicerContext
-        ) -> AsyncIterator[Any]:
+        async def handle(request: Any, context: Context) -> AsyncIterator[Any]:
             info, started = self._open(method, context), time.perf_counter()
             token = _current.set(info)
             try:
@@ -149,7 +149,9 @@ class RequestInterceptor(aio.ServerInterceptor):
                     yield message
             except MegaRouterError as error:
                 self._log(info, started, error.code.name)
-                await context.abort_with_status(self._status(info, error))
+                await context.abort_with_status(  # type: ignore[attr-defined]
+                    self._status(info, error)
+                )  # (missing from grpc-stubs)
             except (aio.AbortError, GeneratorExit):
                 raise
             except Exception:
@@ -163,14 +165,14 @@ class RequestInterceptor(aio.ServerInterceptor):
         return handle
 
     @staticmethod
-    def _open(method: str, context: aio.ServicerContext) -> RequestInfo:
+    def _open(method: str, context: Context) -> RequestInfo:
         request_id = ""
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_HEADER and isinstance(value, str):
                 request_id = value[:128]
         return RequestInfo(request_id or uuid.uuid4().hex, method)
 
-    async def _admit(self, info: RequestInfo, context: aio.ServicerContext) -> None:
+    async def _admit(self, info: RequestInfo, context: Context) -> None:
         key = _api_key(context)
         if not key:
             raise Unauthenticated(
@@ -187,8 +189,7 @@ class RequestInterceptor(aio.ServerInterceptor):
         if not self._enforcer.allows(caller.subject, caller.org_id, obj, action):
             roles = ", ".join(sorted({g.role for g in caller.grants})) or "none"
             raise PermissionDenied(
-                f"{obj}.{action} is not allowed for {caller.subject} "
-                f"(roles: {roles})"
+                f"{obj}.{action} is not allowed for {caller.subject} (roles: {roles})"
             )
 
     @staticmethod
@@ -226,7 +227,7 @@ class RequestInterceptor(aio.ServerInterceptor):
         RequestInterceptor._log(info, started, "INTERNAL")
 
 
-def _api_key(context: aio.ServicerContext) -> str:
+def _api_key(context: Context) -> str:
     for key, value in context.invocation_metadata() or ():
         if not isinstance(value, str):
             continue

@@ -16,6 +16,7 @@ import casbin
 from casbin_async_sqlalchemy_adapter import Adapter
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from megarouter.auth.roles import policy_lines, role_subject
 from megarouter.store.database import Database
@@ -57,7 +58,9 @@ async def sync_builtin_policies(session: AsyncSession) -> bool:
     """Make the stored ``p`` lines equal the built-in roles; True if changed."""
     wanted = {tuple(line) for line in policy_lines()}
     rows = (
-        await session.execute(select(CasbinRuleRow).where(CasbinRuleRow.ptype == "p"))
+        await session.execute(
+            select(CasbinRuleRow).where(col(CasbinRuleRow.ptype) == "p")
+        )
     ).scalars()
     stored = {(r.v0, r.v1, r.v2, r.v3): r for r in rows}
     stale = [row for key, row in stored.items() if key not in wanted]
@@ -79,11 +82,11 @@ async def grant(session: AsyncSession, subject: str, role: str, org: str) -> Non
     """Add the ``g`` line granting ``role`` to ``subject`` in ``org``."""
     line = [subject, role_subject(role), org]
     exists = await session.scalar(
-        select(CasbinRuleRow.id).where(
-            CasbinRuleRow.ptype == "g",
-            CasbinRuleRow.v0 == line[0],
-            CasbinRuleRow.v1 == line[1],
-            CasbinRuleRow.v2 == line[2],
+        select(col(CasbinRuleRow.id)).where(
+            col(CasbinRuleRow.ptype) == "g",
+            col(CasbinRuleRow.v0) == line[0],
+            col(CasbinRuleRow.v1) == line[1],
+            col(CasbinRuleRow.v2) == line[2],
         )
     )
     if exists is None:
@@ -101,6 +104,6 @@ async def revoke_all(session: AsyncSession, subject: str) -> None:
     """Remove every grant of ``subject`` (when a principal is deleted)."""
     await session.execute(
         delete(CasbinRuleRow).where(
-            CasbinRuleRow.ptype == "g", CasbinRuleRow.v0 == subject
+            col(CasbinRuleRow.ptype) == "g", col(CasbinRuleRow.v0) == subject
         )
     )

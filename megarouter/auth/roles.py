@@ -111,8 +111,12 @@ ROLES: dict[str, Role] = {
             "viewer",
             "Reads the org's directory: teams, principals, keys and bindings.",
             READ_DIRECTORY
-            | {("keys", "get"), ("keys", "list"), ("rolebindings", "list"),
-               ("models", "list")},
+            | {
+                ("keys", "get"),
+                ("keys", "list"),
+                ("rolebindings", "list"),
+                ("models", "list"),
+            },
         ),
         Role(
             "billing",

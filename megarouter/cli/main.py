@@ -21,5 +21,10 @@ def _register_subcommands() -> None:
     app.add_typer(db.app, name="db")
     app.add_typer(admin.app, name="admin")
 
+    from megarouter.cli import plugins
+
+    app.add_typer(plugins.app, name="plugins")
+    app.add_typer(plugins.models_app, name="models")
+
 
 _register_subcommands()

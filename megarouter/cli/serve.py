@@ -10,7 +10,8 @@ import typer
 
 from megarouter.config import load_settings
 from megarouter.errors import ConfigurationError
-from megarouter.server import print_bootstrap, serve as run_server
+from megarouter.server import print_bootstrap
+from megarouter.server import serve as run_server
 
 
 def serve(

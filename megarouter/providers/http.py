@@ -108,8 +108,14 @@ def read_error_body(payload: bytes) -> ErrorBody:
     return ErrorBody(str(message), str(kind), str(code))
 
 
-_CONTEXT_HINTS = ("context length", "context_length", "too many tokens",
-                  "maximum context", "prompt is too long", "input is too long")
+_CONTEXT_HINTS = (
+    "context length",
+    "context_length",
+    "too many tokens",
+    "maximum context",
+    "prompt is too long",
+    "input is too long",
+)
 _FILTER_HINTS = ("content_filter", "content filter", "safety", "content_policy")
 
 
@@ -124,7 +130,9 @@ def error_for_status(
     lowered = f"{body.message} {body.type} {body.code}".lower()
     details = {"type": body.type, "code": body.code}
     kwargs: dict[str, Any] = {
-        "provider": provider, "status": status, "details": details
+        "provider": provider,
+        "status": status,
+        "details": details,
     }
 
     if status in (401, 403):
@@ -168,8 +176,12 @@ def translate_transport_errors(provider: str) -> Iterator[None]:
         raise ProviderTimeout(
             f"{provider}: timed out ({type(exc).__name__})", provider=provider
         ) from exc
-    except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
-            httpx.WriteError) as exc:
+    except (
+        httpx.ConnectError,
+        httpx.RemoteProtocolError,
+        httpx.ReadError,
+        httpx.WriteError,
+    ) as exc:
         raise ProviderConnectionError(
             f"{provider}: connection failed ({type(exc).__name__}: {exc})",
             provider=provider,
@@ -198,7 +210,7 @@ class SSEEvent:
 
 async def iter_sse(response: httpx.Response) -> AsyncIterator[SSEEvent]:
     """Parse a text/event-stream body into events (per the WHATWG spec)."""
-    event, data_lines = "", []
+    event, data_lines = "", list[str]()
     async for line in response.aiter_lines():
         if not line:
             if data_lines:

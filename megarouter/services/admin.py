@@ -23,7 +23,7 @@ from megarouter.tenancy.directory import (
 from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import admin_service_pb2_grpc as api_grpc
 
-Context = aio.ServicerContext
+Context = aio.ServicerContext[Any, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +74,7 @@ class AdminServicer(api_grpc.AdminServiceServicer):
     async def ListOrgs(
         self, request: api.ListOrgsRequest, context: Context
     ) -> api.ListOrgsResponse:
-        rows, token = await self._t.orgs.list(
+        rows, token = await self._t.orgs.list_page(
             current_caller(), request.page_size, request.page_token, request.filter
         )
         return api.ListOrgsResponse(
@@ -132,7 +132,7 @@ class AdminServicer(api_grpc.AdminServiceServicer):
         self, request: api.ListTeamsRequest, context: Context
     ) -> api.ListTeamsResponse:
         (org_id,) = names.parse(request.parent, "parent", "orgs")
-        rows, token = await self._t.teams.list(
+        rows, token = await self._t.teams.list_page(
             current_caller(),
             org_id,
             request.page_size,
@@ -194,9 +194,7 @@ class AdminServicer(api_grpc.AdminServiceServicer):
     async def GetPrincipal(
         self, request: api.GetPrincipalRequest, context: Context
     ) -> api.GetPrincipalResponse:
-        org_id, principal_id = names.parse(
-            request.name, "name", "orgs", "principals"
-        )
+        org_id, principal_id = names.parse(request.name, "name", "orgs", "principals")
         row = await self._t.principals.get(current_caller(), org_id, principal_id)
         return api.GetPrincipalResponse(principal=convert.principal(row))
 
@@ -204,7 +202,7 @@ class AdminServicer(api_grpc.AdminServiceServicer):
         self, request: api.ListPrincipalsRequest, context: Context
     ) -> api.ListPrincipalsResponse:
         (org_id,) = names.parse(request.parent, "parent", "orgs")
-        rows, token = await self._t.principals.list(
+        rows, token = await self._t.principals.list_page(
             current_caller(),
             org_id,
             request.page_size,
@@ -241,9 +239,7 @@ class AdminServicer(api_grpc.AdminServiceServicer):
     async def DeletePrincipal(
         self, request: api.DeletePrincipalRequest, context: Context
     ) -> api.DeletePrincipalResponse:
-        org_id, principal_id = names.parse(
-            request.name, "name", "orgs", "principals"
-        )
+        org_id, principal_id = names.parse(request.name, "name", "orgs", "principals")
         await self._t.principals.delete(
             current_caller(), org_id, principal_id, request.etag
         )
@@ -287,7 +283,7 @@ class AdminServicer(api_grpc.AdminServiceServicer):
         org_id, principal_id = names.parse(
             request.parent, "parent", "orgs", "principals"
         )
-        rows, token = await self._t.keys.list(
+        rows, token = await self._t.keys.list_page(
             current_caller(),
             org_id,
             principal_id,
@@ -334,7 +330,7 @@ class AdminServicer(api_grpc.AdminServiceServicer):
         self, request: api.ListRoleBindingsRequest, context: Context
     ) -> api.ListRoleBindingsResponse:
         (org_id,) = names.parse(request.parent, "parent", "orgs")
-        rows, token = await self._t.bindings.list(
+        rows, token = await self._t.bindings.list_page(
             current_caller(),
             org_id,
             request.page_size,
@@ -363,7 +359,9 @@ class AdminServicer(api_grpc.AdminServiceServicer):
     ) -> api.GetCallerResponse:
         caller = current_caller()
         row = await self._t.principals.get(caller, caller.org_id, caller.principal_id)
-        bindings = await self._t.bindings.of_principal(caller.org_id, caller.principal_id)
+        bindings = await self._t.bindings.of_principal(
+            caller.org_id, caller.principal_id
+        )
         return api.GetCallerResponse(
             principal=convert.principal(row),
             org=names.org_name(caller.org_id),

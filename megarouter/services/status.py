@@ -32,9 +32,7 @@ def to_status(error: MegaRouterError) -> grpc.Status:
     """The gRPC status, with details, that tells a caller about ``error``."""
     status = status_pb2.Status(code=int(error.code), message=error.message)
 
-    info = error_details_pb2.ErrorInfo(
-        reason=_reason(error), domain=ERROR_DOMAIN
-    )
+    info = error_details_pb2.ErrorInfo(reason=_reason(error), domain=ERROR_DOMAIN)
     if isinstance(error, ProviderError) and error.provider:
         info.metadata["provider"] = error.provider
     status.details.add().Pack(info)

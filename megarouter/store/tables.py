@@ -94,8 +94,9 @@ class ApiKeyRow(SQLModel, table=True):
 class RoleBindingRow(SQLModel, table=True):
     __tablename__ = "role_bindings"
     __table_args__ = (
-        UniqueConstraint("org_id", "principal_id", "role", "team_id",
-                         name="uq_role_bindings_grant"),
+        UniqueConstraint(
+            "org_id", "principal_id", "role", "team_id", name="uq_role_bindings_grant"
+        ),
         Index("ix_role_bindings_principal", "org_id", "principal_id"),
     )
 

@@ -59,7 +59,8 @@ class TenancyStore:
     def check_etag(current_version: int, etag: str) -> None:
         if etag and etag != etag_of(current_version):
             raise EtagMismatch(
-                f"etag {etag} is stale; the resource is now at {etag_of(current_version)}"
+                f"etag {etag} is stale; the resource is now at "
+                f"{etag_of(current_version)}"
             )
 
     @staticmethod
@@ -112,7 +113,11 @@ class TenancyStore:
     ) -> Select[Any]:
         for condition in conditions:
             column = columns[condition.field]
-            clause = column != condition.value if condition.negated else column == condition.value
+            clause = (
+                column != condition.value
+                if condition.negated
+                else column == condition.value
+            )
             stmt = stmt.where(clause)
         return stmt
 
@@ -127,5 +132,7 @@ class TenancyStore:
         """One page of ``stmt`` ordered by ``id_column``, and the next token."""
         if page.after:
             stmt = stmt.where(id_column > page.after)
-        rows = list((await session.execute(stmt.order_by(id_column).limit(page.size))).scalars())
+        rows = list(
+            (await session.execute(stmt.order_by(id_column).limit(page.size))).scalars()
+        )
         return rows, next_page_token([id_of(r) for r in rows], page.size)

@@ -6,6 +6,7 @@ import secrets
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from megarouter.auth import policy
 from megarouter.auth.caller import Caller
@@ -42,17 +43,19 @@ class RoleBindings(TenancyStore):
         self._check_role_and_team(role, team_id)
         self._require_may_grant(caller, role, team_id)
         async with self.database.transaction() as session:
-            await require_principal(session, org_id, principal_id, "role_binding.principal")
+            await require_principal(
+                session, org_id, principal_id, "role_binding.principal"
+            )
             if team_id and await session.get(TeamRow, (org_id, team_id)) is None:
                 raise InvalidArgument.for_field(
                     "role_binding.team", f"{names.team_name(org_id, team_id)} not found"
                 )
             duplicate = await session.scalar(
-                select(RoleBindingRow.id).where(
-                    RoleBindingRow.org_id == org_id,
-                    RoleBindingRow.principal_id == principal_id,
-                    RoleBindingRow.role == role,
-                    RoleBindingRow.team_id == team_id,
+                select(col(RoleBindingRow.id)).where(
+                    col(RoleBindingRow.org_id) == org_id,
+                    col(RoleBindingRow.principal_id) == principal_id,
+                    col(RoleBindingRow.role) == role,
+                    col(RoleBindingRow.team_id) == team_id,
                 )
             )
             if duplicate is not None:
@@ -74,7 +77,7 @@ class RoleBindings(TenancyStore):
         await self.auth_changed()
         return row
 
-    async def list(
+    async def list_page(
         self,
         caller: Caller,
         org_id: str,
@@ -97,10 +100,12 @@ class RoleBindings(TenancyStore):
             "team": RoleBindingRow.team_id,
             "role": RoleBindingRow.role,
         }
-        stmt = select(RoleBindingRow).where(RoleBindingRow.org_id == org_id)
+        stmt = select(RoleBindingRow).where(col(RoleBindingRow.org_id) == org_id)
         stmt = self.filtered(stmt, conditions, columns)
         async with self.database.sessions() as session:
-            return await self.page(session, stmt, RoleBindingRow.id, page, lambda r: r.id)
+            return await self.page(
+                session, stmt, RoleBindingRow.id, page, lambda r: r.id
+            )
 
     async def delete(self, caller: Caller, org_id: str, binding_id: str) -> None:
         self.require_org_visible(caller, org_id)
@@ -115,9 +120,9 @@ class RoleBindings(TenancyStore):
             await session.flush()
             remaining = await session.scalar(
                 select(func.count()).where(
-                    RoleBindingRow.org_id == org_id,
-                    RoleBindingRow.principal_id == row.principal_id,
-                    RoleBindingRow.role == row.role,
+                    col(RoleBindingRow.org_id) == org_id,
+                    col(RoleBindingRow.principal_id) == row.principal_id,
+                    col(RoleBindingRow.role) == row.role,
                 )
             )
             if not remaining:
@@ -126,13 +131,15 @@ class RoleBindings(TenancyStore):
             await bump_epoch(session)
         await self.auth_changed()
 
-    async def of_principal(self, org_id: str, principal_id: str) -> list[RoleBindingRow]:
+    async def of_principal(
+        self, org_id: str, principal_id: str
+    ) -> list[RoleBindingRow]:
         async with self.database.sessions() as session:
             rows = await session.execute(
                 select(RoleBindingRow)
                 .where(
-                    RoleBindingRow.org_id == org_id,
-                    RoleBindingRow.principal_id == principal_id,
+                    col(RoleBindingRow.org_id) == org_id,
+                    col(RoleBindingRow.principal_id) == principal_id,
                 )
                 .order_by(RoleBindingRow.id)
             )
@@ -171,7 +178,7 @@ class RoleBindings(TenancyStore):
 
 async def _require_another_platform_admin(session: AsyncSession) -> None:
     count = await session.scalar(
-        select(func.count()).where(RoleBindingRow.role == "platform_admin")
+        select(func.count()).where(col(RoleBindingRow.role) == "platform_admin")
     )
     if (count or 0) <= 1:
         raise FailedPrecondition(

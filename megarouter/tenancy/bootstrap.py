@@ -96,5 +96,7 @@ async def bootstrap(
         return None
     logger.info("bootstrapped org %s with principal %s", org_id, ADMIN_PRINCIPAL)
     return BootstrapResult(
-        org_id, names.principal_name(org_id, ADMIN_PRINCIPAL), "" if given_key else secret
+        org_id,
+        names.principal_name(org_id, ADMIN_PRINCIPAL),
+        "" if given_key else secret,
     )

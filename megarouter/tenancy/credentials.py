@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from megarouter.auth.caller import Caller
 from megarouter.auth.epoch import bump_epoch
@@ -57,7 +58,8 @@ class ApiKeys(TenancyStore):
             if request_id:
                 existing = await session.scalar(
                     select(ApiKeyRow).where(
-                        ApiKeyRow.org_id == org_id, ApiKeyRow.request_id == request_id
+                        col(ApiKeyRow.org_id) == org_id,
+                        col(ApiKeyRow.request_id) == request_id,
                     )
                 )
                 if existing is not None:
@@ -88,7 +90,7 @@ class ApiKeys(TenancyStore):
             raise NotFound(f"{names.key_name(org_id, principal_id, key_id)} not found")
         return row
 
-    async def list(
+    async def list_page(
         self,
         caller: Caller,
         org_id: str,
@@ -102,22 +104,28 @@ class ApiKeys(TenancyStore):
         conditions = parse_filter(
             filter_text, {"state": _state_of, "display_name": as_text}
         )
-        stmt = select(ApiKeyRow).where(ApiKeyRow.org_id == org_id)
+        stmt = select(ApiKeyRow).where(col(ApiKeyRow.org_id) == org_id)
         async with self.database.sessions() as session:
             if principal_id != ALL_PRINCIPALS:
                 principal = await require_principal(session, org_id, principal_id)
                 self._require_may_read(caller, principal)
-                stmt = stmt.where(ApiKeyRow.principal_id == principal_id)
+                stmt = stmt.where(col(ApiKeyRow.principal_id) == principal_id)
             else:
                 stmt = self._readable_keys(caller, stmt, org_id)
             names_only = [c for c in conditions if c.field == "display_name"]
-            stmt = self.filtered(stmt, names_only, {"display_name": ApiKeyRow.display_name})
-            rows, token = await self.page(session, stmt, ApiKeyRow.id, page, lambda r: r.id)
+            stmt = self.filtered(
+                stmt, names_only, {"display_name": ApiKeyRow.display_name}
+            )
+            rows, token = await self.page(
+                session, stmt, ApiKeyRow.id, page, lambda r: r.id
+            )
         # State depends on the clock, so it is filtered after the read.
         now = utcnow()
         for condition in (c for c in conditions if c.field == "state"):
             rows = [
-                r for r in rows if (key_state(r, now) == condition.value) != condition.negated
+                r
+                for r in rows
+                if (key_state(r, now) == condition.value) != condition.negated
             ]
         return rows, token
 
@@ -140,7 +148,9 @@ class ApiKeys(TenancyStore):
         return row
 
     @staticmethod
-    def _require_may_manage(caller: Caller, principal: PrincipalRow, action: str) -> None:
+    def _require_may_manage(
+        caller: Caller, principal: PrincipalRow, action: str
+    ) -> None:
         """Org admins, the principal's team admins, and the principal itself."""
         if caller.is_org_admin or _is_self(caller, principal):
             return
@@ -167,12 +177,13 @@ class ApiKeys(TenancyStore):
         if _reads_all_keys(caller):
             return stmt
         teams = sorted(caller.admin_teams)
-        members = select(PrincipalRow.id).where(
-            PrincipalRow.org_id == org_id, PrincipalRow.team_id.in_(teams)  # type: ignore[union-attr]
+        members = select(col(PrincipalRow.id)).where(
+            col(PrincipalRow.org_id) == org_id,
+            col(PrincipalRow.team_id).in_(teams),
         )
         return stmt.where(
-            (ApiKeyRow.principal_id == caller.principal_id)
-            | ApiKeyRow.principal_id.in_(members)  # type: ignore[attr-defined]
+            (col(ApiKeyRow.principal_id) == caller.principal_id)
+            | col(ApiKeyRow.principal_id).in_(members)
         )
 
 

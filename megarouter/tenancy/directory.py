@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from megarouter.auth import policy
 from megarouter.auth.caller import Caller
@@ -76,7 +77,7 @@ class Orgs(TenancyStore):
         async with self.database.transaction() as session:
             if request_id:
                 existing = await session.scalar(
-                    select(OrgRow).where(OrgRow.request_id == request_id)
+                    select(OrgRow).where(col(OrgRow.request_id) == request_id)
                 )
                 if existing is not None:
                     return existing
@@ -93,14 +94,14 @@ class Orgs(TenancyStore):
             raise NotFound(f"orgs/{org_id} not found")
         return row
 
-    async def list(
+    async def list_page(
         self, caller: Caller, page_size: int, page_token: str, filter_text: str
     ) -> tuple[list[OrgRow], str]:
         page = page_request(page_size, page_token)
         conditions = parse_filter(filter_text, {"display_name": as_text})
         stmt = select(OrgRow)
         if not caller.is_platform_admin:
-            stmt = stmt.where(OrgRow.id == caller.org_id)
+            stmt = stmt.where(col(OrgRow.id) == caller.org_id)
         stmt = self.filtered(stmt, conditions, {"display_name": OrgRow.display_name})
         async with self.database.sessions() as session:
             return await self.page(session, stmt, OrgRow.id, page, lambda r: r.id)
@@ -140,13 +141,14 @@ class Orgs(TenancyStore):
                 raise NotFound(f"orgs/{org_id} not found")
             self.check_etag(row.version, etag)
             principals = await session.scalar(
-                select(func.count()).where(PrincipalRow.org_id == org_id)
+                select(func.count()).where(col(PrincipalRow.org_id) == org_id)
             )
             if principals:
                 raise FailedPrecondition(
-                    f"orgs/{org_id} still has {principals} principals; delete them first"
+                    f"orgs/{org_id} still has {principals} principals; "
+                    "delete them first"
                 )
-            await session.execute(delete(TeamRow).where(TeamRow.org_id == org_id))
+            await session.execute(delete(TeamRow).where(col(TeamRow.org_id) == org_id))
             await session.delete(row)
 
 
@@ -177,13 +179,16 @@ class Teams(TenancyStore):
             if request_id:
                 existing = await session.scalar(
                     select(TeamRow).where(
-                        TeamRow.org_id == org_id, TeamRow.request_id == request_id
+                        col(TeamRow.org_id) == org_id,
+                        col(TeamRow.request_id) == request_id,
                     )
                 )
                 if existing is not None:
                     return existing
             if await session.get(TeamRow, (org_id, team_id)) is not None:
-                raise AlreadyExists(f"{names.team_name(org_id, team_id)} already exists")
+                raise AlreadyExists(
+                    f"{names.team_name(org_id, team_id)} already exists"
+                )
             session.add(row)
         return row
 
@@ -192,7 +197,7 @@ class Teams(TenancyStore):
         async with self.database.sessions() as session:
             return await _require_team(session, org_id, team_id)
 
-    async def list(
+    async def list_page(
         self,
         caller: Caller,
         org_id: str,
@@ -203,7 +208,7 @@ class Teams(TenancyStore):
         self.require_org_visible(caller, org_id)
         page = page_request(page_size, page_token)
         conditions = parse_filter(filter_text, {"display_name": as_text})
-        stmt = select(TeamRow).where(TeamRow.org_id == org_id)
+        stmt = select(TeamRow).where(col(TeamRow.org_id) == org_id)
         stmt = self.filtered(stmt, conditions, {"display_name": TeamRow.display_name})
         async with self.database.sessions() as session:
             return await self.page(session, stmt, TeamRow.id, page, lambda r: r.id)
@@ -233,7 +238,9 @@ class Teams(TenancyStore):
             keys = {"org_id": org_id, "id": team_id}
             return await self.save_changes(session, row, keys, changes)
 
-    async def delete(self, caller: Caller, org_id: str, team_id: str, etag: str) -> None:
+    async def delete(
+        self, caller: Caller, org_id: str, team_id: str, etag: str
+    ) -> None:
         self.require_org_visible(caller, org_id)
         self.require_org_admin(caller, "teams.delete")
         async with self.database.transaction() as session:
@@ -241,7 +248,8 @@ class Teams(TenancyStore):
             self.check_etag(row.version, etag)
             members = await session.scalar(
                 select(func.count()).where(
-                    PrincipalRow.org_id == org_id, PrincipalRow.team_id == team_id
+                    col(PrincipalRow.org_id) == org_id,
+                    col(PrincipalRow.team_id) == team_id,
                 )
             )
             if members:
@@ -251,7 +259,8 @@ class Teams(TenancyStore):
                 )
             await session.execute(
                 delete(RoleBindingRow).where(
-                    RoleBindingRow.org_id == org_id, RoleBindingRow.team_id == team_id
+                    col(RoleBindingRow.org_id) == org_id,
+                    col(RoleBindingRow.team_id) == team_id,
                 )
             )
             await session.delete(row)
@@ -296,8 +305,8 @@ class Principals(TenancyStore):
             if request_id:
                 existing = await session.scalar(
                     select(PrincipalRow).where(
-                        PrincipalRow.org_id == org_id,
-                        PrincipalRow.request_id == request_id,
+                        col(PrincipalRow.org_id) == org_id,
+                        col(PrincipalRow.request_id) == request_id,
                     )
                 )
                 if existing is not None:
@@ -322,7 +331,7 @@ class Principals(TenancyStore):
         async with self.database.sessions() as session:
             return await require_principal(session, org_id, principal_id)
 
-    async def list(
+    async def list_page(
         self,
         caller: Caller,
         org_id: str,
@@ -349,7 +358,7 @@ class Principals(TenancyStore):
             "email": PrincipalRow.email,
             "display_name": PrincipalRow.display_name,
         }
-        stmt = select(PrincipalRow).where(PrincipalRow.org_id == org_id)
+        stmt = select(PrincipalRow).where(col(PrincipalRow.org_id) == org_id)
         stmt = self.filtered(stmt, conditions, columns)
         async with self.database.sessions() as session:
             return await self.page(session, stmt, PrincipalRow.id, page, lambda r: r.id)
@@ -374,8 +383,12 @@ class Principals(TenancyStore):
             row = await require_principal(session, org_id, principal_id)
             self._require_may_manage(caller, row.team_id, "principals.update")
             if "team_id" in changes and changes["team_id"] is not None:
-                self._require_may_manage(caller, changes["team_id"], "principals.update")
-                await _require_team(session, org_id, changes["team_id"], "principal.team")
+                self._require_may_manage(
+                    caller, changes["team_id"], "principals.update"
+                )
+                await _require_team(
+                    session, org_id, changes["team_id"], "principal.team"
+                )
             elif "team_id" in changes:
                 self._require_may_manage(caller, None, "principals.update")
             if changes.get("disabled") and principal_id == caller.principal_id:
@@ -399,8 +412,8 @@ class Principals(TenancyStore):
             for table in (ApiKeyRow, RoleBindingRow):
                 await session.execute(
                     delete(table).where(
-                        table.org_id == org_id,  # type: ignore[attr-defined]
-                        table.principal_id == principal_id,  # type: ignore[attr-defined]
+                        col(table.org_id) == org_id,
+                        col(table.principal_id) == principal_id,
                     )
                 )
             await policy.revoke_all(session, names.principal_name(org_id, principal_id))

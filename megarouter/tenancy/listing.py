@@ -20,9 +20,7 @@ DEFAULT_PAGE_SIZE = 100
 _ID = re.compile(r"[a-z0-9-]{1,63}")
 MAX_PAGE_SIZE = 1000
 
-_CLAUSE = re.compile(
-    r'\s*([a-z_]+)\s*(!=|=)\s*("(?:[^"\\]|\\.)*"|[A-Za-z0-9_./-]+)\s*'
-)
+_CLAUSE = re.compile(r'\s*([a-z_]+)\s*(!=|=)\s*("(?:[^"\\]|\\.)*"|[A-Za-z0-9_./-]+)\s*')
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,8 @@ Create Date: 2026-12-03 17:32:12.081287
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel.sql.sqltypes)
+import sqlmodel
 from alembic import op
-
 
 revision: str = "0001"
 down_revision: str | None = None

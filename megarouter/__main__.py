@@ -1,0 +1,5 @@
+"""``python -m megarouter`` runs the command line."""
+
+from megarouter.cli.main import app
+
+app()

@@ -65,6 +65,12 @@ class FakeResponse:
 
 
 CUT = "<cut>"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients dropping pooled keep-alive connections is normal here.
+        pass
 Handler = Callable[[FakeRequest], FakeResponse]
 
 
@@ -82,7 +88,7 @@ class FakeHTTPServer:
         self.requests: list[FakeRequest] = []
         self.disconnects = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, 0), self._handler_class())
+        self._server = _QuietServer((host, 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -100,7 +106,10 @@ class FakeHTTPServer:
 
     def start(self) -> FakeHTTPServer:
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-http", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() returns quickly
+            name="fake-http",
+            daemon=True,
         )
         self._thread.start()
         return self

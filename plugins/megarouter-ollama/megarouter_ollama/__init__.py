@@ -1,0 +1,5 @@
+"""The Ollama protocol family for MegaRouter."""
+
+from megarouter_ollama.adapter import OllamaAdapter
+
+__all__ = ["OllamaAdapter"]

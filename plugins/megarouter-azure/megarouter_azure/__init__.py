@@ -1,0 +1,5 @@
+"""MegaRouter's plugin for Azure OpenAI deployments."""
+
+from megarouter_azure.adapter import AzureOpenAIAdapter
+
+__all__ = ["AzureOpenAIAdapter"]

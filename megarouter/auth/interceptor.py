@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from grpc import aio
@@ -45,8 +45,9 @@ class RequestInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-Handler = grpc.RpcMethodHandler[Any, Any]
-Context = aio.ServicerContext[Any, Any]
+# grpc-stubs makes these generic for mypy; grpcio does not at run time.
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Context: TypeAlias = "aio.ServicerContext[Any, Any]"
 _current: ContextVar[RequestInfo] = ContextVar("megarouter_request")
 
 

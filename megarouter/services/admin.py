@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from grpc import aio
 
 from megarouter.auth.interceptor import current_caller
 from megarouter.errors import InvalidArgument
+from megarouter.providers.admin import ProviderAdmin
 from megarouter.services import admin_convert as convert
+from megarouter.services.provider_admin import ProviderAdminMixin
 from megarouter.tenancy import names
 from megarouter.tenancy.bindings import RoleBindings
 from megarouter.tenancy.credentials import ApiKeys
@@ -23,7 +25,8 @@ from megarouter.tenancy.directory import (
 from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import admin_service_pb2_grpc as api_grpc
 
-Context = aio.ServicerContext[Any, Any]
+# grpc-stubs makes this generic for mypy; grpcio does not at run time.
+Context: TypeAlias = "aio.ServicerContext[Any, Any]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +49,10 @@ def _require(value: Any, field: str) -> None:
         raise InvalidArgument.for_field(field, "is required")
 
 
-class AdminServicer(api_grpc.AdminServiceServicer):
-    def __init__(self, tenancy: Tenancy) -> None:
+class AdminServicer(ProviderAdminMixin, api_grpc.AdminServiceServicer):
+    def __init__(self, tenancy: Tenancy, providers: ProviderAdmin) -> None:
         self._t = tenancy
+        self._providers = providers
 
     # --- orgs -------------------------------------------------------------
 

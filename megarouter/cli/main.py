@@ -15,11 +15,12 @@ app = typer.Typer(
 def _register_subcommands() -> None:
     # Each area owns one module with a typer app; importing them here keeps
     # `megarouter --help` listing every command.
-    from megarouter.cli import admin, db, serve
+    from megarouter.cli import admin, db, router, serve
 
     app.command("serve")(serve.serve)
     app.add_typer(db.app, name="db")
     app.add_typer(admin.app, name="admin")
+    app.add_typer(router.app, name="router")
 
     from megarouter.cli import plugins
 

@@ -101,8 +101,8 @@ def list_plugins(as_json: JsonOption = False) -> None:
         typer.echo(json.dumps({"plugins": [s.as_dict() for s in summaries]}, indent=1))
         return
 
-    table = Table("Plugin", "Distribution", "Families", "Providers", "Models",
-                  "Problems", title="MegaRouter plugins")
+    table = _table("MegaRouter plugins", "Plugin", "Distribution", "Families",
+                   "Providers", "Models", "Problems")
     for s in summaries:
         distribution = f"{s.origin.distribution} {s.origin.version}".strip()
         table.add_row(
@@ -127,6 +127,14 @@ def new_plugin(
         raise typer.Exit(2) from None
     typer.echo(f"created {root}")
     typer.echo(f"next: pip install -e {root} && pytest {root / 'tests'}")
+
+
+def _table(title: str, *columns: str) -> Table:
+    """A table whose long cells wrap instead of being cut short."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
 
 
 # --- models -------------------------------------------------------------------
@@ -199,11 +207,12 @@ def list_models(
     ]
 
     if as_json:
-        typer.echo(json.dumps({"models": [model_as_dict(e) for e in entries]}, indent=1))
+        document = {"models": [model_as_dict(e) for e in entries]}
+        typer.echo(json.dumps(document, indent=1))
         return
 
-    table = Table("Model", "Context", "Input $/1M", "Output $/1M", "Capabilities",
-                  title="MegaRouter models")
+    table = _table("MegaRouter models", "Model", "Context", "Input $/1M",
+                   "Output $/1M", "Capabilities")
     for entry in entries:
         table.add_row(
             entry.global_id, f"{entry.model.context_window:,}",

@@ -1,8 +1,11 @@
 """One adapter and one pooled HTTP client per provider, built on first use.
 
-httpx is the client: ``scripts/bench_http_clients.py`` measured it against
-aiohttp on loopback, and the difference did not justify a second HTTP stack
-(the figures are in that script's docstring).
+Every adapter is written against :class:`httpx.AsyncClient`. On loopback,
+aiohttp's connection pool costs several times less CPU per request than
+httpcore's (``scripts/bench_http_clients.py`` has the figures); a faster
+pool can be put under the same API through ``client_factory`` (a factory
+passing ``transport=`` to :func:`~megarouter.providers.http.new_client`),
+once that transport passes the conformance kit.
 """
 
 from __future__ import annotations
@@ -110,8 +113,11 @@ class AdapterPool:
         return credential
 
     async def reset(self, provider: str) -> None:
-        """Drop ``provider``'s adapter and close its client (say, after a
-        credential changed); the next :meth:`adapter` call builds a new one."""
+        """Drop ``provider``'s adapter and close its client.
+
+        The next :meth:`adapter` call builds a new one, with the credential
+        resolved afresh (after an administrator rotated it, say).
+        """
         adapter = self._adapters.pop(provider, None)
         if adapter is not None:
             await adapter.client.aclose()

@@ -222,7 +222,9 @@ class ProviderRegistry:
 
     # --- running the hooks --------------------------------------------------
 
-    def _run_hook(self, hook_name: str, add: Callable[[Any, PluginOrigin], None]) -> None:
+    def _run_hook(
+        self, hook_name: str, add: Callable[[Any, PluginOrigin], None]
+    ) -> None:
         """Call one hook plugin by plugin, keeping each plugin's failures its own."""
         caller = getattr(self._pm.hook, hook_name)
         for impl in caller.get_hookimpls():

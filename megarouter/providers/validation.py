@@ -82,7 +82,9 @@ def _check_models(where: str, models: tuple[ModelSpec, ...]) -> None:
                 )
             names.add(name)
         if model.context_window < 0 or model.max_output_tokens < 0:
-            raise InvalidRegistration(f"{where}: model {model.id!r} has a negative size")
+            raise InvalidRegistration(
+                f"{where}: model {model.id!r} has a negative size"
+            )
         price = model.price
         if price is not None and (
             not isinstance(price.input_per_mtok, int)

@@ -115,9 +115,18 @@ async def collect(stream: AsyncIterator[ChatChunk]) -> list[ChatChunk]:
 
 
 class AdapterConformance:
-    """Subclass this (as ``Test...``) and supply a ``fake_provider`` fixture."""
+    """The tests every adapter must pass, against its family's fake.
 
-    close_polls = 200  # how often to look for the fake's disconnect, at most
+    Subclass it under a name pytest collects (``Test...``) and supply a
+    ``fake_provider`` fixture yielding a running fake; a class-scoped
+    fixture saves starting a server per test.
+
+    Attributes:
+        close_polls: how many times, 50 ms apart, the early-close test looks
+            for the fake's disconnect before failing.
+    """
+
+    close_polls = 200
 
     def test_adapter_family_matches_spec(self, fake_provider: FakeProvider) -> None:
         spec = fake_provider.provider_spec()
@@ -254,7 +263,8 @@ class AdapterConformance:
         self, fake_provider: FakeProvider
     ) -> None:
         self._require_streaming(fake_provider)
-        pause, fake_provider.stream_pause = fake_provider.stream_pause, EARLY_CLOSE_PAUSE
+        pause = fake_provider.stream_pause
+        fake_provider.stream_pause = EARLY_CLOSE_PAUSE
         before = fake_provider.server.disconnects
 
         try:

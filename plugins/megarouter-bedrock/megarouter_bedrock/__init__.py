@@ -1,0 +1,5 @@
+"""Amazon Bedrock (Converse API) for MegaRouter."""
+
+from megarouter_bedrock.adapter import BedrockAdapter
+
+__all__ = ["BedrockAdapter"]

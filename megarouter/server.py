@@ -22,6 +22,10 @@ from megarouter.auth.policy import PolicyEnforcer
 from megarouter.auth.secret import server_secret
 from megarouter.config import Settings
 from megarouter.errors import ConfigurationError
+from megarouter.providers.admin import ProviderAdmin
+from megarouter.providers.credentials import CredentialCipher, CredentialStore
+from megarouter.providers.registry import ProviderRegistry
+from megarouter.providers.settings import ProviderSettings
 from megarouter.services.admin import AdminServicer, Tenancy
 from megarouter.store import migrations
 from megarouter.store.database import Database
@@ -49,6 +53,7 @@ class Runtime:
     watcher: EpochWatcher
     port: int
     bootstrap: BootstrapResult | None
+    providers: ProviderAdmin | None = None
 
 
 async def start(settings: Settings) -> Runtime:
@@ -62,7 +67,8 @@ async def start(settings: Settings) -> Runtime:
         await migrations.upgrade_async(database.url)
     await migrations.require_current(database)
 
-    hasher = KeyHasher(server_secret(settings))
+    secret = server_secret(settings)
+    hasher = KeyHasher(secret)
     await prepare(database)
     bootstrap_key = (
         settings.bootstrap_key.get_secret_value() if settings.bootstrap_key else None
@@ -82,6 +88,7 @@ async def start(settings: Settings) -> Runtime:
         options=_channel_options(settings),
     )
     store_args = {"on_auth_change": watcher.refresh}
+    providers = provider_admin(settings, database, secret)
     tenancy = Tenancy(
         orgs=Orgs(database, **store_args),
         teams=Teams(database, **store_args),
@@ -90,7 +97,7 @@ async def start(settings: Settings) -> Runtime:
         bindings=RoleBindings(database, **store_args),
     )
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(tenancy), server
+        AdminServicer(tenancy, providers), server
     )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -103,7 +110,19 @@ async def start(settings: Settings) -> Runtime:
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     logger.info("serving on port %d (database %s)", port, _safe_url(database.url))
-    return Runtime(settings, database, server, health_servicer, watcher, port, created)
+    return Runtime(
+        settings, database, server, health_servicer, watcher, port, created, providers
+    )
+
+
+def provider_admin(
+    settings: Settings, database: Database, secret: bytes
+) -> ProviderAdmin:
+    """Load the allowed provider plugins and open the org settings stores."""
+    registry = ProviderRegistry()
+    registry.load(settings.plugin_allow_list or None)
+    credentials = CredentialStore(database, CredentialCipher(secret))
+    return ProviderAdmin(database, registry, credentials, ProviderSettings(database))
 
 
 async def stop(runtime: Runtime, grace: float | None = None) -> None:

@@ -36,7 +36,28 @@ RPC_PERMISSIONS: dict[str, Permission] = {
     ADMIN + "DeleteRoleBinding": ("rolebindings", "delete"),
     ADMIN + "ListRoles": ("roles", "list"),
     ADMIN + "GetCaller": ("self", "get"),
+    ADMIN + "ListProviders": ("models", "list"),
+    ADMIN + "ListModels": ("models", "list"),
+    ADMIN + "EnableProvider": ("providers", "update"),
+    ADMIN + "DisableProvider": ("providers", "update"),
+    ADMIN + "EnableModel": ("providers", "update"),
+    ADMIN + "DisableModel": ("providers", "update"),
+    ADMIN + "SetModelPrice": ("providers", "update"),
+    ADMIN + "ClearModelPrice": ("providers", "update"),
+    ADMIN + "SetProviderCredential": ("providers", "update"),
+    ADMIN + "DeleteProviderCredential": ("providers", "update"),
+    ADMIN + "ListProviderCredentials": ("providers", "list"),
 }
+
+COMPLETION = "/megarouter.v1.CompletionService/"
+
+RPC_PERMISSIONS.update(
+    {
+        COMPLETION + "Complete": ("completions", "invoke"),
+        COMPLETION + "StreamComplete": ("completions", "invoke"),
+        COMPLETION + "Embed": ("completions", "invoke"),
+    }
+)
 
 # Open to anyone: the standard health and reflection services.
 PUBLIC_PREFIXES = (

@@ -554,3 +554,5 @@ def delete_binding(
     name = session.name(binding, "roleBindings", org)
     session.client.delete_role_binding(name)
     output.show_done(f"Deleted {name}.", {"deleted": name}, as_json=as_json)
+
+from megarouter.cli import admin_providers  # noqa: E402,F401  (registers subcommands)

@@ -15,7 +15,7 @@ app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 @app.command("upgrade")
 def upgrade(
-    revision: str = typer.Argument("head", help="Target revision."),
+    revision: str = typer.Argument("heads", help="Target revision."),
     database_url: str | None = typer.Option(
         None, "--database-url", help="Database URL [env MEGAROUTER_DATABASE_URL]."
     ),

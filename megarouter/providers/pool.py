@@ -43,8 +43,9 @@ def credential_from_env(spec: ProviderSpec) -> Credential | None:
     Returns:
         The credential, or None when none of the variables is set.
     """
-    found = {name: os.environ[name] for name in spec.credential_env
-             if os.environ.get(name)}
+    found = {
+        name: os.environ[name] for name in spec.credential_env if os.environ.get(name)
+    }
     if not found:
         return None
     return Credential(api_key=next(iter(found.values())), extra=found)

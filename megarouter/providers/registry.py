@@ -190,7 +190,9 @@ class ProviderRegistry:
         self._run_hook("register_providers", self._add_provider)
         logger.info(
             "loaded %d plugins: %d families, %d providers, %d problems",
-            len(self._origins), len(self._families), len(self._providers),
+            len(self._origins),
+            len(self._families),
+            len(self._providers),
             len(self._problems),
         )
 

@@ -77,9 +77,7 @@ def _check_models(where: str, models: tuple[ModelSpec, ...]) -> None:
             raise InvalidRegistration(f"{where}: a model has no id")
         for name in (model.id, *model.aliases):
             if name in names:
-                raise InvalidRegistration(
-                    f"{where}: model name {name!r} is used twice"
-                )
+                raise InvalidRegistration(f"{where}: model name {name!r} is used twice")
             names.add(name)
         if model.context_window < 0 or model.max_output_tokens < 0:
             raise InvalidRegistration(

@@ -24,12 +24,12 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Bring the database at ``url`` up to ``revision``."""
     command.upgrade(alembic_config(url), revision)
 
 
-async def upgrade_async(url: str, revision: str = "head") -> None:
+async def upgrade_async(url: str, revision: str = "heads") -> None:
     # env.py runs its own event loop, so run it on a worker thread.
     await asyncio.to_thread(upgrade, url, revision)
 
@@ -40,18 +40,20 @@ async def require_current(database: Database) -> None:
     Raises:
         ConfigurationError: the database is unreachable or not migrated.
     """
-    head = ScriptDirectory.from_config(alembic_config(database.url)).get_current_head()
+    script = ScriptDirectory.from_config(alembic_config(database.url))
+    heads = set(script.get_heads())
     try:
         async with database.engine.connect() as connection:
             current = await connection.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
+                lambda sync: set(MigrationContext.configure(sync).get_current_heads())
             )
     except (OSError, SQLAlchemyError) as exc:
         raise ConfigurationError(
             f"cannot open the database: {type(exc).__name__}: {exc}"
         ) from None
-    if current != head:
+    if current != heads:
+        have = ", ".join(sorted(current)) or "none"
         raise ConfigurationError(
-            f"the database schema is at revision {current or 'none'} but this "
-            f"version needs {head}: run `megarouter db upgrade`"
+            f"the database schema is at revision {have} but this version needs "
+            f"{', '.join(sorted(heads))}: run `megarouter db upgrade`"
         )

@@ -157,6 +157,61 @@ class AdminServiceStub:
                 request_serializer=megarouter_dot_v1_dot_admin__service__pb2.GetCallerRequest.SerializeToString,
                 response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.GetCallerResponse.FromString,
                 _registered_method=True)
+        self.ListProviders = channel.unary_unary(
+                '/megarouter.v1.AdminService/ListProviders',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListProvidersRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListProvidersResponse.FromString,
+                _registered_method=True)
+        self.EnableProvider = channel.unary_unary(
+                '/megarouter.v1.AdminService/EnableProvider',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.EnableProviderRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.EnableProviderResponse.FromString,
+                _registered_method=True)
+        self.DisableProvider = channel.unary_unary(
+                '/megarouter.v1.AdminService/DisableProvider',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.DisableProviderRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.DisableProviderResponse.FromString,
+                _registered_method=True)
+        self.ListModels = channel.unary_unary(
+                '/megarouter.v1.AdminService/ListModels',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListModelsRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListModelsResponse.FromString,
+                _registered_method=True)
+        self.EnableModel = channel.unary_unary(
+                '/megarouter.v1.AdminService/EnableModel',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.EnableModelRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.EnableModelResponse.FromString,
+                _registered_method=True)
+        self.DisableModel = channel.unary_unary(
+                '/megarouter.v1.AdminService/DisableModel',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.DisableModelRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.DisableModelResponse.FromString,
+                _registered_method=True)
+        self.SetModelPrice = channel.unary_unary(
+                '/megarouter.v1.AdminService/SetModelPrice',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.SetModelPriceRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.SetModelPriceResponse.FromString,
+                _registered_method=True)
+        self.ClearModelPrice = channel.unary_unary(
+                '/megarouter.v1.AdminService/ClearModelPrice',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.ClearModelPriceRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ClearModelPriceResponse.FromString,
+                _registered_method=True)
+        self.SetProviderCredential = channel.unary_unary(
+                '/megarouter.v1.AdminService/SetProviderCredential',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.SetProviderCredentialRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.SetProviderCredentialResponse.FromString,
+                _registered_method=True)
+        self.DeleteProviderCredential = channel.unary_unary(
+                '/megarouter.v1.AdminService/DeleteProviderCredential',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.DeleteProviderCredentialRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.DeleteProviderCredentialResponse.FromString,
+                _registered_method=True)
+        self.ListProviderCredentials = channel.unary_unary(
+                '/megarouter.v1.AdminService/ListProviderCredentials',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -333,6 +388,84 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListProviders(self, request, context):
+        """Lists the providers that installed plugins registered, as the org sees
+        them: enabled or not, and where their credential comes from.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableProvider(self, request, context):
+        """Lets the org use a provider's enabled models again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableProvider(self, request, context):
+        """Stops the org from using any model of a provider.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModels(self, request, context):
+        """Lists models with the org's enablement and effective prices.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableModel(self, request, context):
+        """Lets the org use a model again (its provider must be enabled too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableModel(self, request, context):
+        """Stops the org from using a model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelPrice(self, request, context):
+        """Sets the price the org is charged for a model, over its list price.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClearModelPrice(self, request, context):
+        """Removes the org's price for a model; its list price applies again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetProviderCredential(self, request, context):
+        """Stores (or replaces) the org's credential for a provider, encrypted.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteProviderCredential(self, request, context):
+        """Deletes the org's stored credential for a provider.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListProviderCredentials(self, request, context):
+        """Lists the metadata of the org's stored credentials (never secrets).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -455,6 +588,61 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.GetCaller,
                     request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.GetCallerRequest.FromString,
                     response_serializer=megarouter_dot_v1_dot_admin__service__pb2.GetCallerResponse.SerializeToString,
+            ),
+            'ListProviders': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviders,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListProvidersRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListProvidersResponse.SerializeToString,
+            ),
+            'EnableProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableProvider,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.EnableProviderRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.EnableProviderResponse.SerializeToString,
+            ),
+            'DisableProvider': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableProvider,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.DisableProviderRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.DisableProviderResponse.SerializeToString,
+            ),
+            'ListModels': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModels,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListModelsRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'EnableModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableModel,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.EnableModelRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.EnableModelResponse.SerializeToString,
+            ),
+            'DisableModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableModel,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.DisableModelRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.DisableModelResponse.SerializeToString,
+            ),
+            'SetModelPrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelPrice,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.SetModelPriceRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.SetModelPriceResponse.SerializeToString,
+            ),
+            'ClearModelPrice': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClearModelPrice,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ClearModelPriceRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.ClearModelPriceResponse.SerializeToString,
+            ),
+            'SetProviderCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProviderCredential,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.SetProviderCredentialRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.SetProviderCredentialResponse.SerializeToString,
+            ),
+            'DeleteProviderCredential': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteProviderCredential,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.DeleteProviderCredentialRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.DeleteProviderCredentialResponse.SerializeToString,
+            ),
+            'ListProviderCredentials': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListProviderCredentials,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1108,6 +1296,303 @@ class AdminService:
             '/megarouter.v1.AdminService/GetCaller',
             megarouter_dot_v1_dot_admin__service__pb2.GetCallerRequest.SerializeToString,
             megarouter_dot_v1_dot_admin__service__pb2.GetCallerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/ListProviders',
+            megarouter_dot_v1_dot_admin__service__pb2.ListProvidersRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.ListProvidersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/EnableProvider',
+            megarouter_dot_v1_dot_admin__service__pb2.EnableProviderRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.EnableProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableProvider(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/DisableProvider',
+            megarouter_dot_v1_dot_admin__service__pb2.DisableProviderRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.DisableProviderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/ListModels',
+            megarouter_dot_v1_dot_admin__service__pb2.ListModelsRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/EnableModel',
+            megarouter_dot_v1_dot_admin__service__pb2.EnableModelRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.EnableModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/DisableModel',
+            megarouter_dot_v1_dot_admin__service__pb2.DisableModelRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.DisableModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelPrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/SetModelPrice',
+            megarouter_dot_v1_dot_admin__service__pb2.SetModelPriceRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.SetModelPriceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClearModelPrice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/ClearModelPrice',
+            megarouter_dot_v1_dot_admin__service__pb2.ClearModelPriceRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.ClearModelPriceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProviderCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/SetProviderCredential',
+            megarouter_dot_v1_dot_admin__service__pb2.SetProviderCredentialRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.SetProviderCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteProviderCredential(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/DeleteProviderCredential',
+            megarouter_dot_v1_dot_admin__service__pb2.DeleteProviderCredentialRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.DeleteProviderCredentialResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListProviderCredentials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/ListProviderCredentials',
+            megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -84,6 +84,30 @@ class AdminServiceStub:
     """Lists the built-in roles and their permissions."""
     GetCaller: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.GetCallerRequest, _admin_service_pb2.GetCallerResponse]
     """Tells who the caller is: its principal, org and roles."""
+    ListProviders: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListProvidersRequest, _admin_service_pb2.ListProvidersResponse]
+    """Lists the providers that installed plugins registered, as the org sees
+    them: enabled or not, and where their credential comes from.
+    """
+    EnableProvider: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.EnableProviderRequest, _admin_service_pb2.EnableProviderResponse]
+    """Lets the org use a provider's enabled models again."""
+    DisableProvider: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.DisableProviderRequest, _admin_service_pb2.DisableProviderResponse]
+    """Stops the org from using any model of a provider."""
+    ListModels: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListModelsRequest, _admin_service_pb2.ListModelsResponse]
+    """Lists models with the org's enablement and effective prices."""
+    EnableModel: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.EnableModelRequest, _admin_service_pb2.EnableModelResponse]
+    """Lets the org use a model again (its provider must be enabled too)."""
+    DisableModel: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.DisableModelRequest, _admin_service_pb2.DisableModelResponse]
+    """Stops the org from using a model."""
+    SetModelPrice: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.SetModelPriceRequest, _admin_service_pb2.SetModelPriceResponse]
+    """Sets the price the org is charged for a model, over its list price."""
+    ClearModelPrice: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ClearModelPriceRequest, _admin_service_pb2.ClearModelPriceResponse]
+    """Removes the org's price for a model; its list price applies again."""
+    SetProviderCredential: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.SetProviderCredentialRequest, _admin_service_pb2.SetProviderCredentialResponse]
+    """Stores (or replaces) the org's credential for a provider, encrypted."""
+    DeleteProviderCredential: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.DeleteProviderCredentialRequest, _admin_service_pb2.DeleteProviderCredentialResponse]
+    """Deletes the org's stored credential for a provider."""
+    ListProviderCredentials: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListProviderCredentialsRequest, _admin_service_pb2.ListProviderCredentialsResponse]
+    """Lists the metadata of the org's stored credentials (never secrets)."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -141,6 +165,30 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Lists the built-in roles and their permissions."""
     GetCaller: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.GetCallerRequest, _admin_service_pb2.GetCallerResponse]  # type: ignore[assignment]
     """Tells who the caller is: its principal, org and roles."""
+    ListProviders: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListProvidersRequest, _admin_service_pb2.ListProvidersResponse]  # type: ignore[assignment]
+    """Lists the providers that installed plugins registered, as the org sees
+    them: enabled or not, and where their credential comes from.
+    """
+    EnableProvider: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.EnableProviderRequest, _admin_service_pb2.EnableProviderResponse]  # type: ignore[assignment]
+    """Lets the org use a provider's enabled models again."""
+    DisableProvider: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.DisableProviderRequest, _admin_service_pb2.DisableProviderResponse]  # type: ignore[assignment]
+    """Stops the org from using any model of a provider."""
+    ListModels: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListModelsRequest, _admin_service_pb2.ListModelsResponse]  # type: ignore[assignment]
+    """Lists models with the org's enablement and effective prices."""
+    EnableModel: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.EnableModelRequest, _admin_service_pb2.EnableModelResponse]  # type: ignore[assignment]
+    """Lets the org use a model again (its provider must be enabled too)."""
+    DisableModel: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.DisableModelRequest, _admin_service_pb2.DisableModelResponse]  # type: ignore[assignment]
+    """Stops the org from using a model."""
+    SetModelPrice: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.SetModelPriceRequest, _admin_service_pb2.SetModelPriceResponse]  # type: ignore[assignment]
+    """Sets the price the org is charged for a model, over its list price."""
+    ClearModelPrice: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ClearModelPriceRequest, _admin_service_pb2.ClearModelPriceResponse]  # type: ignore[assignment]
+    """Removes the org's price for a model; its list price applies again."""
+    SetProviderCredential: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.SetProviderCredentialRequest, _admin_service_pb2.SetProviderCredentialResponse]  # type: ignore[assignment]
+    """Stores (or replaces) the org's credential for a provider, encrypted."""
+    DeleteProviderCredential: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.DeleteProviderCredentialRequest, _admin_service_pb2.DeleteProviderCredentialResponse]  # type: ignore[assignment]
+    """Deletes the org's stored credential for a provider."""
+    ListProviderCredentials: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListProviderCredentialsRequest, _admin_service_pb2.ListProviderCredentialsResponse]  # type: ignore[assignment]
+    """Lists the metadata of the org's stored credentials (never secrets)."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Everything an administrator does: orgs, teams, principals, API keys and
@@ -339,5 +387,95 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.GetCallerResponse, _abc.Awaitable[_admin_service_pb2.GetCallerResponse]]:
         """Tells who the caller is: its principal, org and roles."""
+
+    @_abc_1.abstractmethod
+    def ListProviders(
+        self,
+        request: _admin_service_pb2.ListProvidersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListProvidersResponse, _abc.Awaitable[_admin_service_pb2.ListProvidersResponse]]:
+        """Lists the providers that installed plugins registered, as the org sees
+        them: enabled or not, and where their credential comes from.
+        """
+
+    @_abc_1.abstractmethod
+    def EnableProvider(
+        self,
+        request: _admin_service_pb2.EnableProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.EnableProviderResponse, _abc.Awaitable[_admin_service_pb2.EnableProviderResponse]]:
+        """Lets the org use a provider's enabled models again."""
+
+    @_abc_1.abstractmethod
+    def DisableProvider(
+        self,
+        request: _admin_service_pb2.DisableProviderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.DisableProviderResponse, _abc.Awaitable[_admin_service_pb2.DisableProviderResponse]]:
+        """Stops the org from using any model of a provider."""
+
+    @_abc_1.abstractmethod
+    def ListModels(
+        self,
+        request: _admin_service_pb2.ListModelsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListModelsResponse, _abc.Awaitable[_admin_service_pb2.ListModelsResponse]]:
+        """Lists models with the org's enablement and effective prices."""
+
+    @_abc_1.abstractmethod
+    def EnableModel(
+        self,
+        request: _admin_service_pb2.EnableModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.EnableModelResponse, _abc.Awaitable[_admin_service_pb2.EnableModelResponse]]:
+        """Lets the org use a model again (its provider must be enabled too)."""
+
+    @_abc_1.abstractmethod
+    def DisableModel(
+        self,
+        request: _admin_service_pb2.DisableModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.DisableModelResponse, _abc.Awaitable[_admin_service_pb2.DisableModelResponse]]:
+        """Stops the org from using a model."""
+
+    @_abc_1.abstractmethod
+    def SetModelPrice(
+        self,
+        request: _admin_service_pb2.SetModelPriceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.SetModelPriceResponse, _abc.Awaitable[_admin_service_pb2.SetModelPriceResponse]]:
+        """Sets the price the org is charged for a model, over its list price."""
+
+    @_abc_1.abstractmethod
+    def ClearModelPrice(
+        self,
+        request: _admin_service_pb2.ClearModelPriceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ClearModelPriceResponse, _abc.Awaitable[_admin_service_pb2.ClearModelPriceResponse]]:
+        """Removes the org's price for a model; its list price applies again."""
+
+    @_abc_1.abstractmethod
+    def SetProviderCredential(
+        self,
+        request: _admin_service_pb2.SetProviderCredentialRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.SetProviderCredentialResponse, _abc.Awaitable[_admin_service_pb2.SetProviderCredentialResponse]]:
+        """Stores (or replaces) the org's credential for a provider, encrypted."""
+
+    @_abc_1.abstractmethod
+    def DeleteProviderCredential(
+        self,
+        request: _admin_service_pb2.DeleteProviderCredentialRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.DeleteProviderCredentialResponse, _abc.Awaitable[_admin_service_pb2.DeleteProviderCredentialResponse]]:
+        """Deletes the org's stored credential for a provider."""
+
+    @_abc_1.abstractmethod
+    def ListProviderCredentials(
+        self,
+        request: _admin_service_pb2.ListProviderCredentialsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListProviderCredentialsResponse, _abc.Awaitable[_admin_service_pb2.ListProviderCredentialsResponse]]:
+        """Lists the metadata of the org's stored credentials (never secrets)."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -72,6 +72,94 @@ API_KEY_STATE_EXPIRED: ApiKeyState.ValueType  # 3
 """The key passed its expire_time and authenticates nothing."""
 Global___ApiKeyState: _TypeAlias = ApiKeyState  # noqa: Y015
 
+class _ModelMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ModelModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ModelMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    MODEL_MODE_UNSPECIFIED: _ModelMode.ValueType  # 0
+    """Not set; as a filter, every mode."""
+    MODEL_MODE_CHAT: _ModelMode.ValueType  # 1
+    """Answers chat messages."""
+    MODEL_MODE_EMBEDDING: _ModelMode.ValueType  # 2
+    """Turns text into vectors."""
+
+class ModelMode(_ModelMode, metaclass=_ModelModeEnumTypeWrapper):
+    """Whether a model chats or embeds."""
+
+MODEL_MODE_UNSPECIFIED: ModelMode.ValueType  # 0
+"""Not set; as a filter, every mode."""
+MODEL_MODE_CHAT: ModelMode.ValueType  # 1
+"""Answers chat messages."""
+MODEL_MODE_EMBEDDING: ModelMode.ValueType  # 2
+"""Turns text into vectors."""
+Global___ModelMode: _TypeAlias = ModelMode  # noqa: Y015
+
+class _CredentialSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CredentialSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CredentialSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CREDENTIAL_SOURCE_UNSPECIFIED: _CredentialSource.ValueType  # 0
+    """Not set."""
+    CREDENTIAL_SOURCE_STORED: _CredentialSource.ValueType  # 1
+    """An administrator stored one through the Admin service."""
+    CREDENTIAL_SOURCE_ENVIRONMENT: _CredentialSource.ValueType  # 2
+    """None is stored; the server's environment variables hold one."""
+    CREDENTIAL_SOURCE_MISSING: _CredentialSource.ValueType  # 3
+    """None is stored and the environment holds none: calls will fail."""
+    CREDENTIAL_SOURCE_NOT_NEEDED: _CredentialSource.ValueType  # 4
+    """The provider takes no credential (a self-hosted server without auth)."""
+
+class CredentialSource(_CredentialSource, metaclass=_CredentialSourceEnumTypeWrapper):
+    """Where an org's credential for a provider comes from."""
+
+CREDENTIAL_SOURCE_UNSPECIFIED: CredentialSource.ValueType  # 0
+"""Not set."""
+CREDENTIAL_SOURCE_STORED: CredentialSource.ValueType  # 1
+"""An administrator stored one through the Admin service."""
+CREDENTIAL_SOURCE_ENVIRONMENT: CredentialSource.ValueType  # 2
+"""None is stored; the server's environment variables hold one."""
+CREDENTIAL_SOURCE_MISSING: CredentialSource.ValueType  # 3
+"""None is stored and the environment holds none: calls will fail."""
+CREDENTIAL_SOURCE_NOT_NEEDED: CredentialSource.ValueType  # 4
+"""The provider takes no credential (a self-hosted server without auth)."""
+Global___CredentialSource: _TypeAlias = CredentialSource  # noqa: Y015
+
+class _PriceSource:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PriceSourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PriceSource.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PRICE_SOURCE_UNSPECIFIED: _PriceSource.ValueType  # 0
+    """Not set."""
+    PRICE_SOURCE_LIST: _PriceSource.ValueType  # 1
+    """The provider's published list price, from its plugin's catalog."""
+    PRICE_SOURCE_OVERRIDE: _PriceSource.ValueType  # 2
+    """A price an administrator of the org set, which wins over the list."""
+    PRICE_SOURCE_UNPRICED: _PriceSource.ValueType  # 3
+    """No price is known: the model cannot be called until an administrator
+    sets one. It is never treated as free.
+    """
+
+class PriceSource(_PriceSource, metaclass=_PriceSourceEnumTypeWrapper):
+    """Where the price a model is charged at comes from."""
+
+PRICE_SOURCE_UNSPECIFIED: PriceSource.ValueType  # 0
+"""Not set."""
+PRICE_SOURCE_LIST: PriceSource.ValueType  # 1
+"""The provider's published list price, from its plugin's catalog."""
+PRICE_SOURCE_OVERRIDE: PriceSource.ValueType  # 2
+"""A price an administrator of the org set, which wins over the list."""
+PRICE_SOURCE_UNPRICED: PriceSource.ValueType  # 3
+"""No price is known: the model cannot be called until an administrator
+sets one. It is never treated as free.
+"""
+Global___PriceSource: _TypeAlias = PriceSource  # noqa: Y015
+
 @_typing.final
 class Org(_message.Message):
     """An organisation: the unit of tenancy. Nothing of one org is visible to
@@ -363,3 +451,279 @@ class Role(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Role: _TypeAlias = Role  # noqa: Y015
+
+@_typing.final
+class ModelPrice(_message.Message):
+    """A price in integer micro-dollars (1 USD = 1,000,000) per million tokens."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUT_MICROS_PER_MTOK_FIELD_NUMBER: _builtins.int
+    OUTPUT_MICROS_PER_MTOK_FIELD_NUMBER: _builtins.int
+    input_micros_per_mtok: _builtins.int
+    """Required. Micro-dollars per million input (prompt) tokens."""
+    output_micros_per_mtok: _builtins.int
+    """Required. Micro-dollars per million output (completion) tokens."""
+    def __init__(
+        self,
+        *,
+        input_micros_per_mtok: _builtins.int = ...,
+        output_micros_per_mtok: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["input_micros_per_mtok", b"input_micros_per_mtok", "output_micros_per_mtok", b"output_micros_per_mtok"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelPrice: _TypeAlias = ModelPrice  # noqa: Y015
+
+@_typing.final
+class ModelCapabilities(_message.Message):
+    """What a model supports."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STREAMING_FIELD_NUMBER: _builtins.int
+    TOOLS_FIELD_NUMBER: _builtins.int
+    VISION_FIELD_NUMBER: _builtins.int
+    JSON_MODE_FIELD_NUMBER: _builtins.int
+    EMBEDDINGS_FIELD_NUMBER: _builtins.int
+    streaming: _builtins.bool
+    """Output only. Answers can be streamed."""
+    tools: _builtins.bool
+    """Output only. The model can call tools (functions)."""
+    vision: _builtins.bool
+    """Output only. The model reads images."""
+    json_mode: _builtins.bool
+    """Output only. The model can be held to JSON output."""
+    embeddings: _builtins.bool
+    """Output only. The model makes embeddings."""
+    def __init__(
+        self,
+        *,
+        streaming: _builtins.bool = ...,
+        tools: _builtins.bool = ...,
+        vision: _builtins.bool = ...,
+        json_mode: _builtins.bool = ...,
+        embeddings: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["embeddings", b"embeddings", "json_mode", b"json_mode", "streaming", b"streaming", "tools", b"tools", "vision", b"vision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelCapabilities: _TypeAlias = ModelCapabilities  # noqa: Y015
+
+@_typing.final
+class Provider(_message.Message):
+    """A provider integration that an installed plugin registered, as one org
+    sees it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PROVIDER_ID_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    FAMILY_FIELD_NUMBER: _builtins.int
+    BASE_URL_FIELD_NUMBER: _builtins.int
+    AUTH_SCHEME_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_ENV_FIELD_NUMBER: _builtins.int
+    SELF_HOSTED_FIELD_NUMBER: _builtins.int
+    DOCS_URL_FIELD_NUMBER: _builtins.int
+    MODEL_COUNT_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    CREDENTIAL_SOURCE_FIELD_NUMBER: _builtins.int
+    PLUGIN_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Output only. The resource name, `orgs/{org}/providers/{provider}`."""
+    provider_id: _builtins.str
+    """Output only. The provider's id, such as `groq`."""
+    display_name: _builtins.str
+    """Output only. A human-readable name."""
+    family: _builtins.str
+    """Output only. The protocol family its adapter speaks, such as `openai`."""
+    base_url: _builtins.str
+    """Output only. The API root calls go to."""
+    auth_scheme: _builtins.str
+    """Output only. How the credential is sent: `bearer`, `header`, `query`,
+    `sigv4` or `none`.
+    """
+    self_hosted: _builtins.bool
+    """Output only. True for servers an organisation runs itself."""
+    docs_url: _builtins.str
+    """Output only. Where the provider documents its API."""
+    model_count: _builtins.int
+    """Output only. How many models the provider serves."""
+    enabled: _builtins.bool
+    """Output only. Whether the org may use the provider; change it with
+    EnableProvider and DisableProvider.
+    """
+    credential_source: Global___CredentialSource.ValueType
+    """Output only. Where the org's credential for the provider comes from."""
+    plugin: _builtins.str
+    """Output only. The plugin that registered the provider, with its
+    distribution and version.
+    """
+    @_builtins.property
+    def credential_env(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Output only. The environment variables the server reads a credential
+        from when the org has none stored, first found wins.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        provider_id: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        family: _builtins.str = ...,
+        base_url: _builtins.str = ...,
+        auth_scheme: _builtins.str = ...,
+        credential_env: _abc.Iterable[_builtins.str] | None = ...,
+        self_hosted: _builtins.bool = ...,
+        docs_url: _builtins.str = ...,
+        model_count: _builtins.int = ...,
+        enabled: _builtins.bool = ...,
+        credential_source: Global___CredentialSource.ValueType = ...,
+        plugin: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auth_scheme", b"auth_scheme", "base_url", b"base_url", "credential_env", b"credential_env", "credential_source", b"credential_source", "display_name", b"display_name", "docs_url", b"docs_url", "enabled", b"enabled", "family", b"family", "model_count", b"model_count", "name", b"name", "plugin", b"plugin", "provider_id", b"provider_id", "self_hosted", b"self_hosted"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Provider: _TypeAlias = Provider  # noqa: Y015
+
+@_typing.final
+class Model(_message.Message):
+    """A model of a registered provider, as one org sees it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MODEL_ID_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    CONTEXT_WINDOW_FIELD_NUMBER: _builtins.int
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
+    ALIASES_FIELD_NUMBER: _builtins.int
+    ENABLED_FIELD_NUMBER: _builtins.int
+    PRICE_FIELD_NUMBER: _builtins.int
+    PRICE_SOURCE_FIELD_NUMBER: _builtins.int
+    LIST_PRICE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Output only. The resource name, `orgs/{org}/models/{provider}/{model}`,
+    where `{model}` is the provider's model id and may contain slashes.
+    """
+    model_id: _builtins.str
+    """Output only. The global model id callers use, `{provider}/{model}`."""
+    provider: _builtins.str
+    """Output only. The provider, `orgs/{org}/providers/{provider}`."""
+    mode: Global___ModelMode.ValueType
+    """Output only. Chat or embedding."""
+    context_window: _builtins.int
+    """Output only. Input plus output tokens the model accepts; 0 if unknown."""
+    max_output_tokens: _builtins.int
+    """Output only. The most tokens one answer may have; 0 if unknown."""
+    enabled: _builtins.bool
+    """Output only. Whether the org may call the model: it is enabled and so
+    is its provider.
+    """
+    price_source: Global___PriceSource.ValueType
+    """Output only. Where `price` comes from."""
+    @_builtins.property
+    def capabilities(self) -> Global___ModelCapabilities:
+        """Output only. What the model supports."""
+
+    @_builtins.property
+    def aliases(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Output only. Other names callers may use for the model."""
+
+    @_builtins.property
+    def price(self) -> Global___ModelPrice:
+        """Output only. The price the org is charged; unset when unpriced."""
+
+    @_builtins.property
+    def list_price(self) -> Global___ModelPrice:
+        """Output only. The provider's published price; unset when it publishes
+        none.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        model_id: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        mode: Global___ModelMode.ValueType = ...,
+        context_window: _builtins.int = ...,
+        max_output_tokens: _builtins.int = ...,
+        capabilities: Global___ModelCapabilities | None = ...,
+        aliases: _abc.Iterable[_builtins.str] | None = ...,
+        enabled: _builtins.bool = ...,
+        price: Global___ModelPrice | None = ...,
+        price_source: Global___PriceSource.ValueType = ...,
+        list_price: Global___ModelPrice | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "list_price", b"list_price", "price", b"price"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["aliases", b"aliases", "capabilities", b"capabilities", "context_window", b"context_window", "enabled", b"enabled", "list_price", b"list_price", "max_output_tokens", b"max_output_tokens", "mode", b"mode", "model_id", b"model_id", "name", b"name", "price", b"price", "price_source", b"price_source", "provider", b"provider"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Model: _TypeAlias = Model  # noqa: Y015
+
+@_typing.final
+class ProviderCredential(_message.Message):
+    """The metadata of an org's stored credential for one provider. The secret
+    itself is write-only: no call ever returns it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    EXTRA_KEYS_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Output only. The resource name,
+    `orgs/{org}/providers/{provider}/credential`.
+    """
+    provider: _builtins.str
+    """Output only. The provider, `orgs/{org}/providers/{provider}`."""
+    @_builtins.property
+    def extra_keys(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Output only. The names (never the values) of the extra parts stored
+        with the key, such as `secret_access_key` and `region`.
+        """
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. When the credential was first stored."""
+
+    @_builtins.property
+    def update_time(self) -> _timestamp_pb2.Timestamp:
+        """Output only. When the credential was last replaced."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        provider: _builtins.str = ...,
+        extra_keys: _abc.Iterable[_builtins.str] | None = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        update_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "extra_keys", b"extra_keys", "name", b"name", "provider", b"provider", "update_time", b"update_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ProviderCredential: _TypeAlias = ProviderCredential  # noqa: Y015

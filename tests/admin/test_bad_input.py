@@ -100,7 +100,10 @@ def build(cls: Any, values: dict[str, Any]) -> message_module.Message:
     message = cls()
     for name, value in values.items():
         field = getattr(message, name)
-        if isinstance(value, list):
+        if isinstance(value, list) and hasattr(field, "keys"):  # a map field
+            for entry in value:
+                field[entry.key] = entry.value
+        elif isinstance(value, list):
             field.extend(value)
         elif isinstance(value, message_module.Message):
             field.CopyFrom(value)

@@ -24,6 +24,7 @@ from megarouter.testing.server import RunningServer, running_server, server_sett
 from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import resources_pb2 as pb
 from tests.admin.support import Admin
+from tests.providers.admin_scenarios import PROVIDER_MATRIX
 
 ROLES = [
     "platform_admin",
@@ -234,6 +235,7 @@ MATRIX: dict[Scenario, set[str]] = {
     s_list_roles: EVERYONE,
     s_get_caller: EVERYONE,
 }
+MATRIX.update(PROVIDER_MATRIX)  # providers, models and credentials
 
 
 def test_matrix_covers_every_admin_rpc() -> None:

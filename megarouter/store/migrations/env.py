@@ -8,7 +8,12 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
-import megarouter.store.tables  # noqa: F401  (registers the tables)
+# Imported for their side effect: each registers its tables.
+import megarouter.store.feedback_tables
+import megarouter.store.provider_tables
+import megarouter.store.ratelimit_tables
+import megarouter.store.tables
+import megarouter.store.usage_tables  # noqa: F401
 from megarouter.store.database import create_engine
 
 target_metadata = SQLModel.metadata

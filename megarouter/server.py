@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from grpc import aio
@@ -14,31 +14,27 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
-from megarouter.auth.authenticator import Authenticator
-from megarouter.auth.epoch import EpochWatcher
+from megarouter import components
 from megarouter.auth.interceptor import RequestInterceptor
-from megarouter.auth.keys import KeyHasher
-from megarouter.auth.policy import PolicyEnforcer
-from megarouter.auth.secret import server_secret
+from megarouter.components import Components
 from megarouter.config import Settings
 from megarouter.errors import ConfigurationError
-from megarouter.providers.admin import ProviderAdmin
-from megarouter.providers.credentials import CredentialCipher, CredentialStore
-from megarouter.providers.registry import ProviderRegistry
-from megarouter.providers.settings import ProviderSettings
-from megarouter.services.admin import AdminServicer, Tenancy
-from megarouter.store import migrations
+from megarouter.services.admin import AdminServicer
+from megarouter.services.completion import CompletionServicer
 from megarouter.store.database import Database
-from megarouter.tenancy.bindings import RoleBindings
-from megarouter.tenancy.bootstrap import BootstrapResult, bootstrap, prepare
-from megarouter.tenancy.credentials import ApiKeys
-from megarouter.tenancy.directory import Orgs, Principals, Teams
-from megarouter.v1 import admin_service_pb2, admin_service_pb2_grpc
+from megarouter.tenancy.bootstrap import BootstrapResult
+from megarouter.v1 import (
+    admin_service_pb2,
+    admin_service_pb2_grpc,
+    completion_service_pb2,
+    completion_service_pb2_grpc,
+)
 
 logger = logging.getLogger(__name__)
 
 SERVICE_NAMES = (
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    completion_service_pb2.DESCRIPTOR.services_by_name["CompletionService"].full_name,
 )
 
 
@@ -47,57 +43,43 @@ class Runtime:
     """Everything a running server holds, for tests and for shutdown."""
 
     settings: Settings
-    database: Database
+    components: Components
     server: aio.Server
     health: HealthServicer
-    watcher: EpochWatcher
     port: int
-    bootstrap: BootstrapResult | None
-    providers: ProviderAdmin | None = None
+
+    @property
+    def bootstrap(self) -> BootstrapResult | None:
+        return self.components.bootstrap
+
+    @property
+    def database(self) -> Database:
+        return self.components.database
 
 
-async def start(settings: Settings) -> Runtime:
+async def start(
+    settings: Settings, plugins: Mapping[str, object] | None = None
+) -> Runtime:
     """Prepare storage and start serving; returns once the port is open.
+
+    Args:
+        settings: the process's settings.
+        plugins: extra plugin objects to register by name (see
+            :func:`megarouter.components.build`).
 
     Raises:
         ConfigurationError: settings, the database or the port are unusable.
     """
-    database = Database(settings.effective_database_url)
-    if settings.should_auto_migrate:
-        await migrations.upgrade_async(database.url)
-    await migrations.require_current(database)
-
-    secret = server_secret(settings)
-    hasher = KeyHasher(secret)
-    await prepare(database)
-    bootstrap_key = (
-        settings.bootstrap_key.get_secret_value() if settings.bootstrap_key else None
-    )
-    created = await bootstrap(database, hasher, settings.bootstrap_org, bootstrap_key)
-
-    enforcer = PolicyEnforcer(database)
-    authenticator = Authenticator(database, hasher, settings.auth_cache_ttl)
-    watcher = EpochWatcher(
-        database, enforcer, authenticator, settings.auth_refresh_interval
-    )
-    await watcher.refresh()
-    watcher.start()
-
+    parts = await components.build(settings, plugins)
     server = aio.server(
-        interceptors=[RequestInterceptor(authenticator, enforcer)],
+        interceptors=[RequestInterceptor(parts.authenticator, parts.enforcer)],
         options=_channel_options(settings),
     )
-    store_args = {"on_auth_change": watcher.refresh}
-    providers = provider_admin(settings, database, secret)
-    tenancy = Tenancy(
-        orgs=Orgs(database, **store_args),
-        teams=Teams(database, **store_args),
-        principals=Principals(database, **store_args),
-        keys=ApiKeys(database, hasher, **store_args),
-        bindings=RoleBindings(database, **store_args),
-    )
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(tenancy, providers), server
+        AdminServicer(parts.tenancy, parts.providers), server
+    )
+    completion_service_pb2_grpc.add_CompletionServiceServicer_to_server(
+        CompletionServicer(parts.engine), server
     )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -105,24 +87,18 @@ async def start(settings: Settings) -> Runtime:
         (*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
 
-    port = _bind(server, settings)
+    try:
+        port = _bind(server, settings)
+    except ConfigurationError:
+        await components.close(parts)
+        raise
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    logger.info("serving on port %d (database %s)", port, _safe_url(database.url))
-    return Runtime(
-        settings, database, server, health_servicer, watcher, port, created, providers
+    logger.info(
+        "serving on port %d (database %s)", port, _safe_url(parts.database.url)
     )
-
-
-def provider_admin(
-    settings: Settings, database: Database, secret: bytes
-) -> ProviderAdmin:
-    """Load the allowed provider plugins and open the org settings stores."""
-    registry = ProviderRegistry()
-    registry.load(settings.plugin_allow_list or None)
-    credentials = CredentialStore(database, CredentialCipher(secret))
-    return ProviderAdmin(database, registry, credentials, ProviderSettings(database))
+    return Runtime(settings, parts, server, health_servicer, port)
 
 
 async def stop(runtime: Runtime, grace: float | None = None) -> None:
@@ -131,16 +107,17 @@ async def stop(runtime: Runtime, grace: float | None = None) -> None:
     grace = runtime.settings.grace_period if grace is None else grace
     logger.info("draining: in-flight calls have %.1fs to finish", grace)
     await runtime.server.stop(grace)
-    await runtime.watcher.stop()
-    await runtime.database.dispose()
+    await components.close(runtime.components)
     logger.info("stopped")
 
 
 async def serve(
-    settings: Settings, announce: Callable[[Runtime], None] | None = None
+    settings: Settings,
+    announce: Callable[[Runtime], None] | None = None,
+    plugins: Mapping[str, object] | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    runtime = await start(settings)
+    runtime = await start(settings, plugins)
     if announce is not None:
         announce(runtime)
     stopping = asyncio.Event()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +46,10 @@ def server_settings(database_url: str, data_dir: Path, **overrides: Any) -> Sett
 
 
 @asynccontextmanager
-async def running_server(settings: Settings) -> AsyncIterator[RunningServer]:
-    runtime = await start(settings)
+async def running_server(
+    settings: Settings, plugins: Mapping[str, object] | None = None
+) -> AsyncIterator[RunningServer]:
+    runtime = await start(settings, plugins)
     assert settings.bootstrap_key is not None
     try:
         yield RunningServer(

@@ -78,8 +78,8 @@ async def test_credential_and_secret_parts_from_the_environment(
         "secret_access_key=MY_AWS_SECRET",
         env=env,
     )
-    assert sqlite_server.runtime.providers is not None
-    resolved = await sqlite_server.runtime.providers.resolve_credential(
+    assert sqlite_server.runtime.components.providers is not None
+    resolved = await sqlite_server.runtime.components.providers.resolve_credential(
         "default", "bedrock"
     )
     deleted = await admin(sqlite_server, "credentials", "delete", "bedrock")

@@ -51,8 +51,8 @@ async def sqlite_admin(sqlite_server: RunningServer) -> AsyncIterator[Admin]:
 
 
 def providers_of(server: RunningServer) -> ProviderAdmin:
-    assert server.runtime.providers is not None
-    return server.runtime.providers
+    assert server.runtime.components.providers is not None
+    return server.runtime.components.providers
 
 
 async def models(admin: Admin, **filters: object) -> list[pb.Model]:

@@ -1,0 +1,152 @@
+"""Each org's routable catalog and provider adapters, cached briefly.
+
+An org's catalog (enabled models, prices with its overrides, which providers
+it can call) and its credentials change rarely and are read on every call,
+so both are cached for ``ttl`` seconds and rebuilt after; a change made
+through this process is applied at once (``invalidate``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+
+from megarouter.errors import ProviderAuthError
+from megarouter.providers.adapter import ProviderAdapter
+from megarouter.providers.admin import ProviderAdmin
+from megarouter.providers.credentials import credential_from_environment
+from megarouter.providers.http import new_client
+from megarouter.providers.spec import AuthScheme, Credential, ProviderSpec
+from megarouter.routing.catalog_view import RoutableCatalog
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TTL = 5.0
+
+
+class OrgCatalogs:
+    """The :class:`CatalogSource` of the completion path."""
+
+    def __init__(
+        self,
+        admin: ProviderAdmin,
+        ttl: float = DEFAULT_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._admin = admin
+        self._ttl = ttl
+        self._clock = clock
+        self._cache: dict[str, tuple[float, RoutableCatalog]] = {}
+
+    def invalidate(self, org_id: str | None = None) -> None:
+        if org_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(org_id, None)
+
+    async def catalog_for(self, org_id: str) -> RoutableCatalog:
+        now = self._clock()
+        cached = self._cache.get(org_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+
+        org = await self._admin.catalog(org_id)
+        stored = await self._admin.credentials.stored_providers(org_id)
+        specs = {entry.spec.name: entry.spec for entry in self._admin.registry.providers.values()}
+
+        def configured(provider: str) -> bool:
+            spec = specs[provider]
+            return (
+                provider in stored
+                or spec.auth is AuthScheme.NONE
+                or credential_from_environment(spec) is not None
+            )
+
+        catalog = RoutableCatalog(
+            org.price_table().models(),
+            configured,
+            enabled=lambda m: org.model_enabled(m.provider.name, m.spec.id),
+        )
+        self._cache[org_id] = (now + self._ttl, catalog)
+        return catalog
+
+
+ClientFactory = Callable[[ProviderSpec], httpx.AsyncClient]
+
+
+class OrgAdapters:
+    """Provider adapters per credential, shared by the orgs that share one.
+
+    Orgs calling a provider with the same credential (say, the operator's
+    environment key) share one adapter and its connection pool; an org with
+    its own key gets its own.
+    """
+
+    def __init__(
+        self,
+        admin: ProviderAdmin,
+        client_factory: ClientFactory = new_client,
+        ttl: float = DEFAULT_TTL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._admin = admin
+        self._client_factory = client_factory
+        self._ttl = ttl
+        self._clock = clock
+        self._credentials: dict[tuple[str, str], tuple[float, Credential | None]] = {}
+        self._adapters: dict[tuple[str, str], ProviderAdapter] = {}
+
+    def invalidate(self, org_id: str | None = None) -> None:
+        if org_id is None:
+            self._credentials.clear()
+            return
+        for key in [k for k in self._credentials if k[0] == org_id]:
+            del self._credentials[key]
+
+    async def adapter(self, org_id: str, provider: str) -> ProviderAdapter:
+        """The adapter that calls ``provider`` with the org's credential.
+
+        Raises:
+            ProviderAuthError: the provider needs a credential the org lacks.
+        """
+        credential = await self._credential(org_id, provider)
+        spec = self._admin.registry.provider(provider)
+        if credential is None and spec.needs_credential:
+            where = ", ".join(spec.credential_env) or "megarouter admin credentials set"
+            raise ProviderAuthError(
+                f"{provider}: no credential configured (set {where})", provider=provider
+            )
+        key = (provider, _fingerprint(credential))
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            adapter_class = self._admin.registry.adapter_class(provider)
+            adapter = adapter_class(spec, credential, self._client_factory(spec))
+            self._adapters[key] = adapter
+            logger.info("opened adapter for provider %s (%s)", provider, spec.family)
+        return adapter
+
+    async def _credential(self, org_id: str, provider: str) -> Credential | None:
+        now = self._clock()
+        cached = self._credentials.get((org_id, provider))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        credential = await self._admin.resolve_credential(org_id, provider)
+        self._credentials[(org_id, provider)] = (now + self._ttl, credential)
+        return credential
+
+    async def aclose(self) -> None:
+        adapters, self._adapters = self._adapters, {}
+        for adapter in adapters.values():
+            await adapter.client.aclose()
+
+
+def _fingerprint(credential: Credential | None) -> str:
+    """A digest that tells credentials apart without keeping them as keys."""
+    if credential is None:
+        return ""
+    material = credential.api_key + "\0" + repr(sorted(credential.extra.items()))
+    return hashlib.sha256(material.encode()).hexdigest()

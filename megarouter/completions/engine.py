@@ -1,0 +1,607 @@
+"""One completion end to end: route, call, fall back, meter, record.
+
+The caller is answered only after the call's usage record is durable, and a
+call that fails still leaves a record of what it tried. A streamed answer
+never switches model once tokens have been sent: a failure after the first
+token ends the stream with an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from megarouter.completions.requests import (
+    Billing,
+    CallContext,
+    CompletionRequest,
+    CompletionResult,
+    EmbeddingCall,
+    EmbeddingResult,
+    RouteInfo,
+)
+from megarouter.completions.routes import RouteResolver
+from megarouter.errors import (
+    AllCandidatesFailed,
+    AttemptFailure,
+    DeadlineExceeded,
+    FailedPrecondition,
+    MegaRouterError,
+    ProviderAuthError,
+    ProviderError,
+    ProviderNotFound,
+    ResourceExhausted,
+)
+from megarouter.governance.ledger import UsageLedger
+from megarouter.governance.usage import Attempt, CallKind, CallStatus, UsageRecord
+from megarouter.providers.health import HealthBoard
+from megarouter.completions.catalogs import OrgAdapters
+from megarouter.providers.tokens import TokenCounter
+from megarouter.providers.types import (
+    ChatChunk,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    FinishReason,
+    ToolCall,
+)
+from megarouter.routing.decision import Candidate, RouteDecision
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEADLINE_MARGIN = 0.05  # seconds kept back to answer before the deadline
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPiece:
+    """A streamed delta, or (last) the summary of the finished call."""
+
+    chunk: ChatChunk | None = None
+    summary: CompletionResult | None = None
+
+
+class StreamBroken(ProviderError):
+    """A stream failed after tokens were sent; it is not retried elsewhere."""
+
+
+class CompletionEngine:
+    """Runs completion and embedding calls.
+
+    Args:
+        routes: decides the candidates for a call.
+        adapters: the providers' adapters.
+        health: circuit breakers and latency averages, fed by every attempt.
+        ledger: where usage records become durable.
+        tokens: counts tokens locally.
+    """
+
+    def __init__(
+        self,
+        routes: RouteResolver,
+        adapters: OrgAdapters,
+        health: HealthBoard,
+        ledger: UsageLedger,
+        tokens: TokenCounter,
+    ) -> None:
+        self._routes = routes
+        self._adapters = adapters
+        self._health = health
+        self._ledger = ledger
+        self._tokens = tokens
+        self._in_flight: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+    # --- unary ------------------------------------------------------------
+
+    async def complete(
+        self, call: CallContext, request: CompletionRequest
+    ) -> CompletionResult:
+        """Answer ``request``; returns once its usage record is durable."""
+        request.validate()
+        replayed = await self._replay(call, request.client_request_id)
+        if replayed is not None:
+            return CompletionResult.from_json(replayed)
+        return await self._once(
+            call, request.client_request_id, lambda: self._complete(call, request)
+        )
+
+    async def _complete(
+        self, call: CallContext, request: CompletionRequest
+    ) -> CompletionResult:
+        started = time.monotonic()
+        input_tokens = self._count_input(request)
+        decision = await self._routes.decide(call, request, input_tokens, stream=False)
+        record = self._new_record(call, request, CallKind.COMPLETE, decision)
+        record.input_tokens = input_tokens
+
+        async def attempt(candidate: Candidate, timeout: float | None) -> ChatResponse:
+            adapter = await self._adapters.adapter(call.caller.org_id, candidate.provider)
+            provider_request = request.to_provider(candidate.model.spec.id, timeout)
+            return await adapter.complete(provider_request)
+
+        try:
+            candidate, response, attempts = await self._try_candidates(
+                call, decision, attempt, self._routes.max_attempts(request)
+            )
+        except BaseException as error:
+            await self._record_failure(record, started, error)
+            raise
+
+        result = self._result(
+            call, request, decision, candidate, response, attempts, input_tokens
+        )
+        record.attempts = attempts
+        self._bill(record, candidate, result.usage, started)
+        if request.client_request_id:
+            record.response = result.to_json()
+        await self._ledger.record(record)
+        return result
+
+    # --- streaming --------------------------------------------------------
+
+    async def stream(
+        self, call: CallContext, request: CompletionRequest
+    ) -> AsyncIterator[StreamPiece]:
+        """Stream ``request``'s answer; the last piece carries the summary."""
+        request.validate()
+        replayed = await self._replay(call, request.client_request_id)
+        if replayed is not None:
+            result = CompletionResult.from_json(replayed)
+            yield StreamPiece(ChatChunk(content=result.content))
+            yield StreamPiece(summary=result)
+            return
+
+        started = time.monotonic()
+        input_tokens = self._count_input(request)
+        decision = await self._routes.decide(call, request, input_tokens, stream=True)
+        record = self._new_record(call, request, CallKind.STREAM, decision)
+        record.input_tokens = input_tokens
+        opened: list[AsyncIterator[ChatChunk]] = []
+
+        async def attempt(
+            candidate: Candidate, timeout: float | None
+        ) -> tuple[AsyncIterator[ChatChunk], ChatChunk]:
+            adapter = await self._adapters.adapter(call.caller.org_id, candidate.provider)
+            chunks = adapter.stream(request.to_provider(candidate.model.spec.id, timeout))
+            opened.append(chunks)
+            # Fall back only before the first chunk: after it, tokens are out.
+            first = await anext(chunks)
+            return chunks, first
+
+        try:
+            candidate, (chunks, first), attempts = await self._try_candidates(
+                call,
+                decision,
+                attempt,
+                self._routes.max_attempts(request),
+                record_success=False,  # the stream's end decides
+            )
+        except BaseException as error:
+            await self._record_failure(record, started, error)
+            raise
+        record.attempts = attempts
+        record.model, record.provider = candidate.global_id, candidate.provider
+
+        collected: list[ChatChunk] = []
+        try:
+            chunk: ChatChunk | None = first
+            record.ttft_ms = (time.monotonic() - started) * 1000
+            while chunk is not None:
+                collected.append(chunk)
+                if chunk.content or chunk.tool_calls:
+                    yield StreamPiece(chunk)
+                chunk = await anext(chunks, None)
+        except BaseException as error:
+            await self._close(opened)
+            text = "".join(c.content for c in collected)
+            record.output_tokens = self._tokens.count_text(text)
+            broken = error
+            if isinstance(error, ProviderError):
+                broken = StreamBroken(
+                    f"the stream from {candidate.global_id} broke after "
+                    f"{record.output_tokens} tokens ({error}); it was not retried "
+                    "on another model, to avoid mixing two answers",
+                    provider=candidate.provider,
+                )
+                self._health.record_failure(candidate.provider, candidate.model.spec.id, error)
+            await self._record_failure(record, started, broken)
+            if broken is error:
+                raise
+            raise broken from error
+
+        result = self._stream_result(
+            call, decision, candidate, collected, record.attempts, input_tokens
+        )
+        self._bill(record, candidate, result.usage, started)
+        self._health.record_success(
+            candidate.provider, candidate.model.spec.id, record.latency_ms, record.ttft_ms
+        )
+        if request.client_request_id:
+            record.response = result.to_json()
+        await self._ledger.record(record)
+        yield StreamPiece(summary=result)
+
+    # --- embeddings -------------------------------------------------------
+
+    async def embed(self, call: CallContext, request: EmbeddingCall) -> EmbeddingResult:
+        """Embed ``request.inputs``; returns once its usage record is durable."""
+        request.validate()
+        replayed = await self._replay(call, request.client_request_id)
+        if replayed is not None:
+            return EmbeddingResult.from_json(replayed)
+        return await self._once(
+            call, request.client_request_id, lambda: self._embed(call, request)
+        )
+
+    async def _embed(self, call: CallContext, request: EmbeddingCall) -> EmbeddingResult:
+        started = time.monotonic()
+        input_tokens = sum(self._tokens.count_text(text) for text in request.inputs)
+        decision = await self._routes.decide_embedding(call, request, input_tokens)
+        record = UsageRecord(
+            org_id=call.caller.org_id,
+            team_id=call.caller.team_id or "",
+            principal_id=call.caller.principal_id,
+            key_id=call.caller.key_id,
+            kind=CallKind.EMBED,
+            requested_model=request.model,
+            status=CallStatus.OK,
+            request_id=call.request_id,
+            client_request_id=request.client_request_id,
+            scenario=request.scenario,
+            task_type=decision.task_type,
+            route_reason=decision.reason,
+            input_tokens=input_tokens,
+        )
+
+        async def attempt(candidate: Candidate, timeout: float | None) -> EmbeddingResponse:
+            adapter = await self._adapters.adapter(call.caller.org_id, candidate.provider)
+            return await adapter.embed(
+                EmbeddingRequest(
+                    model=candidate.model.spec.id,
+                    inputs=request.inputs,
+                    dimensions=request.dimensions,
+                    timeout=timeout,
+                )
+            )
+
+        try:
+            candidate, response, attempts = await self._try_candidates(
+                call, decision, attempt, 3
+            )
+        except BaseException as error:
+            await self._record_failure(record, started, error)
+            raise
+
+        tokens = response.usage.input_tokens if response.usage else input_tokens
+        usage = Billing(tokens, 0, _cost(candidate, tokens, 0))
+        result = EmbeddingResult(
+            vectors=response.vectors,
+            usage=usage,
+            model=candidate.global_id,
+            provider=candidate.provider,
+            attempts=attempts,
+            request_id=call.request_id,
+        )
+        record.attempts = attempts
+        self._bill(record, candidate, usage, started)
+        if request.client_request_id:
+            record.response = result.to_json()
+        await self._ledger.record(record)
+        return result
+
+    # --- the attempt loop -------------------------------------------------
+
+    async def _try_candidates(
+        self,
+        call: CallContext,
+        decision: RouteDecision,
+        attempt: Callable[[Candidate, float | None], Awaitable[T]],
+        max_attempts: int,
+        *,
+        record_success: bool = True,
+    ) -> tuple[Candidate, T, tuple[Attempt, ...]]:
+        """Try candidates in order until one answers.
+
+        A retryable failure (timeout, refused connection, 5xx, 429, a
+        malformed answer) or a provider-specific one (bad credential, model
+        unknown there) moves on to the next candidate; a failure that any
+        provider would repeat (a bad request, too long a context, a content
+        filter) ends the call. No attempt starts past the caller's deadline.
+        """
+        attempts: list[Attempt] = []
+        tried = decision.candidates[:max_attempts]
+        for position, candidate in enumerate(tried):
+            remaining = call.remaining()
+            if remaining is not None and remaining <= DEADLINE_MARGIN:
+                break
+            timeout = _attempt_timeout(remaining, more=position + 1 < len(tried))
+            model = candidate.model.spec.id
+            if not self._health.available(candidate.provider, model):
+                continue  # another call holds its half-open probe, or it cooled
+            began = time.monotonic()
+            try:
+                value = await attempt(candidate, timeout)
+            except ProviderError as error:
+                elapsed = (time.monotonic() - began) * 1000
+                self._health.record_failure(candidate.provider, model, error, elapsed)
+                attempts.append(_failed_attempt(candidate, error, elapsed))
+                logger.info(
+                    "attempt failed request_id=%s model=%s error=%s retryable=%s",
+                    call.request_id, candidate.global_id, type(error).__name__,
+                    error.retryable,
+                )
+                if not (error.retryable or _provider_specific(error)):
+                    raise
+                continue
+            elapsed = (time.monotonic() - began) * 1000
+            if record_success:
+                self._health.record_success(candidate.provider, model, elapsed)
+            attempts.append(Attempt(candidate.provider, candidate.global_id, True,
+                                    latency_ms=round(elapsed, 2)))
+            return candidate, value, tuple(attempts)
+
+        remaining = call.remaining()
+        if remaining is not None and remaining <= DEADLINE_MARGIN:
+            raise DeadlineExceeded(
+                f"the deadline passed after {len(attempts)} attempts"
+                + (f"; last: {attempts[-1].error}" if attempts else "")
+            )
+        if not attempts:
+            raise _no_candidate(decision)
+        raise AllCandidatesFailed(
+            f"all {len(attempts)} candidates failed; last: {attempts[-1].error}",
+            [
+                AttemptFailure(a.provider, a.model, a.error, a.error_kind in _RETRYABLE)
+                for a in attempts
+            ],
+        )
+
+    # --- idempotency ------------------------------------------------------
+
+    async def _replay(self, call: CallContext, client_request_id: str) -> str | None:
+        """The stored answer of an earlier call with this idempotency key."""
+        if not client_request_id:
+            return None
+        key = (call.caller.org_id, client_request_id)
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        found = await self._ledger.find(call.caller.org_id, client_request_id)
+        if found is not None and found.status is CallStatus.OK and found.response:
+            return found.response
+        return None
+
+    async def _once(
+        self,
+        call: CallContext,
+        client_request_id: str,
+        run: Callable[[], Awaitable[R]],
+    ) -> R:
+        """Run ``run``, letting concurrent retries with the same key wait for it."""
+        if not client_request_id:
+            return await run()
+        key = (call.caller.org_id, client_request_id)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            result = await run()
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved here, so an unawaited one is not logged
+            raise
+        else:
+            future.set_result(result.to_json())  # type: ignore[attr-defined]
+            return result
+        finally:
+            self._in_flight.pop(key, None)
+
+    # --- metering ---------------------------------------------------------
+
+    def _count_input(self, request: CompletionRequest) -> int:
+        count = self._tokens.count_messages(request.messages)
+        if request.tools:
+            count += self._tokens.count_tools(request.tools)
+        return count
+
+    @staticmethod
+    def _new_record(
+        call: CallContext,
+        request: CompletionRequest,
+        kind: CallKind,
+        decision: RouteDecision,
+    ) -> UsageRecord:
+        return UsageRecord(
+            org_id=call.caller.org_id,
+            team_id=call.caller.team_id or "",
+            principal_id=call.caller.principal_id,
+            key_id=call.caller.key_id,
+            kind=kind,
+            requested_model=request.model,
+            status=CallStatus.OK,
+            request_id=call.request_id,
+            client_request_id=request.client_request_id,
+            scenario=request.scenario,
+            task_type=decision.task_type,
+            route_reason=decision.reason,
+        )
+
+    @staticmethod
+    def _bill(
+        record: UsageRecord, candidate: Candidate, usage: Billing, started: float
+    ) -> None:
+        record.model, record.provider = candidate.global_id, candidate.provider
+        record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
+        record.cost_micros = usage.cost_micros
+        record.latency_ms = round((time.monotonic() - started) * 1000, 3)
+
+    async def _record_failure(
+        self, record: UsageRecord, started: float, error: BaseException
+    ) -> None:
+        """Record a failed or cancelled call; never lets the caller's error go."""
+        record.status = _status_of(error)
+        record.latency_ms = round((time.monotonic() - started) * 1000, 3)
+        record.response = ""
+        if isinstance(error, AllCandidatesFailed):
+            record.attempts = tuple(
+                Attempt(a.provider, a.model, False, "ProviderError", a.error)
+                for a in error.attempts
+            )
+        if record.output_tokens and record.model:
+            record.cost_micros = 0  # filled by the stream path when billed
+        try:
+            # Shielded: a cancelled call still leaves its record.
+            await asyncio.shield(self._ledger.record(record))
+        except Exception:
+            logger.exception("could not record usage of request_id=%s", record.request_id)
+
+    def _result(
+        self,
+        call: CallContext,
+        request: CompletionRequest,
+        decision: RouteDecision,
+        candidate: Candidate,
+        response: ChatResponse,
+        attempts: tuple[Attempt, ...],
+        input_tokens: int,
+    ) -> CompletionResult:
+        if response.usage is not None:
+            used_in, used_out = response.usage.input_tokens, response.usage.output_tokens
+        else:
+            used_in = input_tokens
+            used_out = self._tokens.count_text(
+                response.content + "".join(c.arguments for c in response.tool_calls)
+            )
+        return CompletionResult(
+            content=response.content,
+            tool_calls=response.tool_calls,
+            finish_reason=response.finish_reason,
+            usage=Billing(used_in, used_out, _cost(candidate, used_in, used_out)),
+            model=candidate.global_id,
+            provider=candidate.provider,
+            attempts=attempts,
+            route=_route_info(decision),
+            request_id=call.request_id,
+        )
+
+    def _stream_result(
+        self,
+        call: CallContext,
+        decision: RouteDecision,
+        candidate: Candidate,
+        chunks: list[ChatChunk],
+        attempts: tuple[Attempt, ...],
+        input_tokens: int,
+    ) -> CompletionResult:
+        content = "".join(c.content for c in chunks)
+        calls: dict[int, list[str]] = {}
+        for chunk in chunks:
+            for delta in chunk.tool_calls:
+                entry = calls.setdefault(delta.index, ["", "", ""])
+                entry[0] = entry[0] or delta.id
+                entry[1] = entry[1] or delta.name
+                entry[2] += delta.arguments
+        tool_calls = tuple(ToolCall(i, n, a) for i, n, a in (calls[k] for k in sorted(calls)))
+        finish = next(
+            (c.finish_reason for c in reversed(chunks) if c.finish_reason), FinishReason.STOP
+        )
+        usage = next((c.usage for c in reversed(chunks) if c.usage), None)
+        if usage is not None:
+            used_in, used_out = usage.input_tokens, usage.output_tokens
+        else:
+            used_in = input_tokens
+            used_out = self._tokens.count_text(content + "".join(c[2] for c in calls.values()))
+        return CompletionResult(
+            content=content,
+            tool_calls=tool_calls,
+            finish_reason=finish,
+            usage=Billing(used_in, used_out, _cost(candidate, used_in, used_out)),
+            model=candidate.global_id,
+            provider=candidate.provider,
+            attempts=attempts,
+            route=_route_info(decision),
+            request_id=call.request_id,
+        )
+
+    @staticmethod
+    async def _close(opened: list[AsyncIterator[ChatChunk]]) -> None:
+        for chunks in opened:
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                try:
+                    await close()
+                except Exception:  # closing a broken stream may fail too
+                    logger.debug("closing a provider stream failed", exc_info=True)
+
+
+_RETRYABLE = frozenset({
+    "ProviderTimeout", "ProviderConnectionError", "ProviderRateLimited",
+    "ProviderOverloaded", "ProviderServerError", "ProviderResponseError",
+})
+
+
+def _attempt_timeout(remaining: float | None, *, more: bool) -> float | None:
+    """How long one attempt may take: all the time left, or half of it when
+    another candidate could still answer if this one hangs."""
+    if remaining is None:
+        return None
+    budget = remaining - DEADLINE_MARGIN
+    return budget / 2 if more else budget
+
+
+def _provider_specific(error: ProviderError) -> bool:
+    """Failures another provider would not repeat: this one's key or model."""
+    return isinstance(error, ProviderAuthError | ProviderNotFound)
+
+
+def _failed_attempt(candidate: Candidate, error: ProviderError, elapsed: float) -> Attempt:
+    return Attempt(
+        candidate.provider, candidate.global_id, False, type(error).__name__,
+        str(error)[:500], round(elapsed, 2),
+    )
+
+
+def _cost(candidate: Candidate, input_tokens: int, output_tokens: int) -> int:
+    price = candidate.model.price
+    if price is None:  # the router drops unpriced models; this is a guard
+        raise MegaRouterError(f"{candidate.global_id} has no price")
+    return price.cost_micros(input_tokens, output_tokens)
+
+
+def _route_info(decision: RouteDecision) -> RouteInfo:
+    return RouteInfo(
+        strategy=decision.strategy.value,
+        task_type=decision.task_type,
+        reason=decision.reason,
+        candidates=len(decision.candidates),
+    )
+
+
+def _status_of(error: BaseException) -> CallStatus:
+    if isinstance(error, asyncio.CancelledError):
+        return CallStatus.CANCELLED
+    if isinstance(error, StreamBroken):
+        return CallStatus.STREAM_BROKEN
+    if isinstance(error, MegaRouterError):
+        try:
+            return CallStatus(error.code.name)
+        except ValueError:
+            return CallStatus.UNAVAILABLE
+    return CallStatus.UNAVAILABLE
+
+
+def _no_candidate(decision: RouteDecision) -> MegaRouterError:
+    """The error when the router left nothing to try, saying why."""
+    reasons: dict[str, int] = {}
+    for dropped in decision.dropped:
+        reasons[dropped.reason.value] = reasons.get(dropped.reason.value, 0) + 1
+    summary = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "none"
+    message = f"no model can serve this request ({decision.considered} considered; dropped: {summary})"
+    if reasons and set(reasons) == {"over_budget"}:
+        return ResourceExhausted(message)
+    return FailedPrecondition(message)

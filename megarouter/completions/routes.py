@@ -1,0 +1,138 @@
+"""From a completion request to a routing decision."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from megarouter.completions.requests import (
+    CallContext,
+    CompletionRequest,
+    EmbeddingCall,
+    RoutingHints,
+)
+from megarouter.providers.health import HealthBoard
+from megarouter.providers.spec import ModelMode
+from megarouter.routing.catalog_view import RoutableCatalog
+from megarouter.routing.decision import (
+    Requirements,
+    RouteDecision,
+    RouteRequest,
+    RoutingPolicy,
+)
+from megarouter.routing.router import RouteContext, Router
+
+
+class CatalogSource(Protocol):
+    """The routable catalog of an org: its models, prices and providers."""
+
+    async def catalog_for(self, org_id: str) -> RoutableCatalog: ...
+
+
+class PolicySource(Protocol):
+    """Named routing policies and the default that applies to a caller."""
+
+    async def policy_for(self, call: CallContext, name: str) -> RoutingPolicy: ...
+
+
+class DefaultPolicies:
+    """The built-in balanced policy for everyone, until policies are stored."""
+
+    async def policy_for(self, call: CallContext, name: str) -> RoutingPolicy:
+        return RoutingPolicy()
+
+
+class HealthAdapter:
+    """Presents a :class:`HealthBoard` as the router's health view."""
+
+    def __init__(self, board: HealthBoard) -> None:
+        self._board = board
+
+    def available(self, provider: str, model: str) -> bool:
+        return self._board.routable(provider, model)
+
+    def latency_ms(self, provider: str, model: str) -> float | None:
+        return self._board.latency_ms(provider, model)
+
+
+def apply_hints(policy: RoutingPolicy, hints: RoutingHints) -> RoutingPolicy:
+    """The policy tightened by the request's own hints."""
+    changes: dict[str, object] = {}
+    if hints.min_quality is not None:
+        floor = policy.min_quality or 0.0
+        changes["min_quality"] = max(floor, hints.min_quality)
+    if hints.max_cost_micros is not None:
+        cap = policy.max_cost_micros
+        changes["max_cost_micros"] = (
+            hints.max_cost_micros if cap is None else min(cap, hints.max_cost_micros)
+        )
+    if hints.max_latency_ms is not None:
+        cap = policy.max_latency_ms
+        changes["max_latency_ms"] = (
+            hints.max_latency_ms if cap is None else min(cap, hints.max_latency_ms)
+        )
+    if not changes:
+        return policy
+    values = {name: getattr(policy, name) for name in policy.__dataclass_fields__}
+    values.update(changes)
+    return RoutingPolicy(**values)  # type: ignore[arg-type]
+
+
+class RouteResolver:
+    """Asks the router, with the caller's catalog, policy and health."""
+
+    def __init__(
+        self,
+        router: Router,
+        catalogs: CatalogSource,
+        health: HealthBoard,
+        policies: PolicySource | None = None,
+    ) -> None:
+        self.router = router
+        self._catalogs = catalogs
+        self._health = HealthAdapter(health)
+        self._policies = policies or DefaultPolicies()
+
+    async def decide(
+        self,
+        call: CallContext,
+        request: CompletionRequest,
+        input_tokens: int,
+        *,
+        stream: bool,
+    ) -> RouteDecision:
+        policy = await self._policies.policy_for(call, request.routing.policy)
+        route_request = RouteRequest(
+            model=request.model,
+            requirements=Requirements(
+                mode=ModelMode.CHAT,
+                tools=request.wants_tools,
+                vision=request.has_images,
+                json_mode=request.wants_json,
+                streaming=stream,
+                input_tokens=input_tokens,
+                max_output_tokens=request.max_tokens,
+            ),
+            prompt=request.prompt_text(),
+            task_type=request.routing.task_type,
+            policy=apply_hints(policy, request.routing),
+        )
+        return await self._decide(call, route_request)
+
+    async def decide_embedding(
+        self, call: CallContext, request: EmbeddingCall, input_tokens: int
+    ) -> RouteDecision:
+        route_request = RouteRequest(
+            model=request.model,
+            requirements=Requirements(
+                mode=ModelMode.EMBEDDING, input_tokens=input_tokens
+            ),
+        )
+        return await self._decide(call, route_request)
+
+    async def _decide(self, call: CallContext, request: RouteRequest) -> RouteDecision:
+        catalog = await self._catalogs.catalog_for(call.caller.org_id)
+        context = RouteContext(catalog=catalog, health=self._health)
+        return self.router.decide(request, context)
+
+    def max_attempts(self, request: CompletionRequest) -> int:
+        return RoutingPolicy().max_attempts

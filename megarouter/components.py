@@ -1,0 +1,145 @@
+"""Build, and later close, everything a server process holds.
+
+The gRPC layer (``megarouter.server``) only registers servicers over these
+components; tests and tools can build the same set without a port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from megarouter.auth.authenticator import Authenticator
+from megarouter.auth.epoch import EpochWatcher
+from megarouter.auth.keys import KeyHasher
+from megarouter.auth.policy import PolicyEnforcer
+from megarouter.auth.secret import server_secret
+from megarouter.completions.catalogs import OrgAdapters, OrgCatalogs
+from megarouter.completions.engine import CompletionEngine
+from megarouter.completions.routes import RouteResolver
+from megarouter.config import Settings
+from megarouter.governance.ledger import UsageLedger
+from megarouter.providers.admin import ProviderAdmin
+from megarouter.providers.credentials import CredentialCipher, CredentialStore
+from megarouter.providers.health import HealthBoard
+from megarouter.providers.registry import ProviderRegistry
+from megarouter.providers.settings import ProviderSettings
+from megarouter.providers.tokens import TokenCounter, load_encoding
+from megarouter.routing.router import Router
+from megarouter.routing.tasks import load_default_task_classifier
+from megarouter.services.admin import Tenancy
+from megarouter.store import migrations
+from megarouter.store.database import Database
+from megarouter.tenancy.bindings import RoleBindings
+from megarouter.tenancy.bootstrap import BootstrapResult, bootstrap, prepare
+from megarouter.tenancy.credentials import ApiKeys
+from megarouter.tenancy.directory import Orgs, Principals, Teams
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Components:
+    settings: Settings
+    database: Database
+    authenticator: Authenticator
+    enforcer: PolicyEnforcer
+    watcher: EpochWatcher
+    tenancy: Tenancy
+    providers: ProviderAdmin
+    ledger: UsageLedger
+    health: HealthBoard
+    adapters: OrgAdapters
+    engine: CompletionEngine
+    bootstrap: BootstrapResult | None
+
+
+async def build(
+    settings: Settings, plugins: Mapping[str, object] | None = None
+) -> Components:
+    """Open storage, bootstrap, load plugins, and build the call path.
+
+    Args:
+        settings: the process's settings.
+        plugins: extra plugin objects to register by name before the
+            installed entry points load (how tests add fake providers).
+
+    Raises:
+        ConfigurationError: settings or the database are unusable.
+    """
+    database = Database(settings.effective_database_url)
+    if settings.should_auto_migrate:
+        await migrations.upgrade_async(database.url)
+    await migrations.require_current(database)
+
+    secret = server_secret(settings)
+    hasher = KeyHasher(secret)
+    await prepare(database)
+    bootstrap_key = (
+        settings.bootstrap_key.get_secret_value() if settings.bootstrap_key else None
+    )
+    created = await bootstrap(database, hasher, settings.bootstrap_org, bootstrap_key)
+
+    enforcer = PolicyEnforcer(database)
+    authenticator = Authenticator(database, hasher, settings.auth_cache_ttl)
+    watcher = EpochWatcher(
+        database, enforcer, authenticator, settings.auth_refresh_interval
+    )
+    await watcher.refresh()
+    watcher.start()
+    store_args = {"on_auth_change": watcher.refresh}
+    tenancy = Tenancy(
+        orgs=Orgs(database, **store_args),
+        teams=Teams(database, **store_args),
+        principals=Principals(database, **store_args),
+        keys=ApiKeys(database, hasher, **store_args),
+        bindings=RoleBindings(database, **store_args),
+    )
+
+    registry = ProviderRegistry()
+    for name, plugin in (plugins or {}).items():
+        registry.register(plugin, name)
+    registry.load(settings.plugin_allow_list or None)
+    providers = ProviderAdmin(
+        database,
+        registry,
+        CredentialStore(database, CredentialCipher(secret)),
+        ProviderSettings(database),
+    )
+
+    # Loading the tokenizer and the task classifier takes a few hundred ms;
+    # do it now, off the event loop, not on the first call.
+    await asyncio.to_thread(load_encoding)
+    classifier = await asyncio.to_thread(load_default_task_classifier)
+    health = HealthBoard()
+    ledger = UsageLedger(database)
+    ledger.start()
+    adapters = OrgAdapters(providers)
+    router = Router(classify=lambda prompt: classifier.classify(prompt).task.value)
+    routes = RouteResolver(router, OrgCatalogs(providers), health)
+    engine = CompletionEngine(routes, adapters, health, ledger, TokenCounter())
+
+    return Components(
+        settings=settings,
+        database=database,
+        authenticator=authenticator,
+        enforcer=enforcer,
+        watcher=watcher,
+        tenancy=tenancy,
+        providers=providers,
+        ledger=ledger,
+        health=health,
+        adapters=adapters,
+        engine=engine,
+        bootstrap=created,
+    )
+
+
+async def close(components: Components) -> None:
+    """Flush usage records, close provider connections and the database."""
+    await components.ledger.stop()
+    await components.adapters.aclose()
+    await components.watcher.stop()
+    await components.database.dispose()

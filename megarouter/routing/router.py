@@ -1,0 +1,340 @@
+"""Router.decide(): candidates = catalog ∩ allowed ∩ capable ∩ healthy ∩
+affordable, each scored on predicted quality, estimated cost and latency, then
+ranked by the caller's policy.
+
+The same decision serves RouteService (explain without calling) and
+CompletionService (try the candidates in order), so what Route says is what
+Complete does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from megarouter.errors import InvalidArgument, NotFound
+from megarouter.routing.catalog_view import RoutableCatalog
+from megarouter.routing.decision import (
+    AUTO,
+    Candidate,
+    Dropped,
+    DropReason,
+    RouteDecision,
+    RouteRequest,
+    Strategy,
+)
+
+# Expected answer length by task type when the caller sets no max_tokens:
+# what the cost and latency estimates assume.
+EXPECTED_OUTPUT_TOKENS = {
+    "chat": 300,
+    "classification": 10,
+    "extraction": 150,
+    "summarization": 250,
+    "translation": 0,  # about as long as the input
+    "retrieval_qa": 200,
+    "coding": 500,
+    "math_reasoning": 400,
+    "creative_writing": 600,
+}
+DEFAULT_OUTPUT_TOKENS = 300
+EMBEDDING_TASK = "embedding"
+MAX_RANKED = 25  # candidates returned; a call never needs more
+
+
+class QualityModel(Protocol):
+    """Predicts each candidate's quality (0 to 1) for one prompt."""
+
+    name: str
+
+    def predict(
+        self, prompt: str, rows: NDArray[np.intp], catalog: RoutableCatalog
+    ) -> NDArray[np.float64]: ...
+
+
+class PriorQuality:
+    """Quality from catalog facts alone (see ``catalog_view.prior_quality``)."""
+
+    name = "catalog prior"
+
+    def predict(
+        self, prompt: str, rows: NDArray[np.intp], catalog: RoutableCatalog
+    ) -> NDArray[np.float64]:
+        return np.asarray(catalog.prior[rows])
+
+
+class HealthView(Protocol):
+    def available(self, provider: str, model: str) -> bool: ...
+
+    def latency_ms(self, provider: str, model: str) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RouteContext:
+    """What the router needs to know about this caller and this moment.
+
+    Attributes:
+        catalog: the org's routable models.
+        health: live provider health.
+        budget_left_micros: the smallest remaining amount of any budget that
+            covers the caller, or None when no budget applies.
+    """
+
+    catalog: RoutableCatalog
+    health: HealthView
+    budget_left_micros: int | None = None
+
+
+class Router:
+    """Decides which models serve a request, and in which order.
+
+    Args:
+        quality: the quality model; the catalog prior until a learned one is
+            given.
+        classify: prompt -> task type; "chat" for everything when None.
+    """
+
+    def __init__(
+        self,
+        quality: QualityModel | None = None,
+        classify: Callable[[str], str] | None = None,
+    ) -> None:
+        self.quality = quality or PriorQuality()
+        self._classify = classify
+
+    def decide(self, request: RouteRequest, context: RouteContext) -> RouteDecision:
+        """Rank the candidates for ``request``.
+
+        Raises:
+            NotFound: an explicit model name matches nothing in the catalog.
+        """
+        catalog, needs, policy = context.catalog, request.requirements, request.policy
+        task = self._task_type(request)
+        rows, dropped = self._targets(request, catalog)
+        considered = len(rows) + len(dropped)
+
+        output_tokens = self._expected_output(task, request)
+        checks: list[tuple[DropReason, NDArray[np.bool_], str]] = [
+            (DropReason.NOT_ALLOWED, catalog.enabled[rows], "disabled by an admin"),
+            (DropReason.NOT_CONFIGURED, catalog.configured[rows], "no credential"),
+            (DropReason.LACKS_CAPABILITY, catalog.capability_mask(rows, needs),
+             _needs_text(request)),
+            (DropReason.CONTEXT_TOO_SHORT,
+             catalog.context_mask(rows, needs, needs.max_output_tokens or 0),
+             f"needs {needs.input_tokens + (needs.max_output_tokens or 0)} tokens"),
+            (DropReason.UNPRICED, ~np.isnan(catalog.in_price[rows]),
+             "no price; an admin must set one"),
+        ]
+        rows = self._apply(rows, checks, catalog, dropped)
+        rows = self._drop_not_allowed(rows, policy.allowed_models, catalog, dropped)
+        rows = self._drop_unhealthy(rows, catalog, context.health, dropped)
+
+        costs = _estimate_costs(catalog, rows, needs.input_tokens, output_tokens)
+        quality = self.quality.predict(request.prompt, rows, catalog)
+        latency = np.array([
+            _latency(catalog, int(r), context.health, output_tokens) for r in rows
+        ])
+        keep = np.ones(len(rows), dtype=bool)
+        limits = [
+            (DropReason.BELOW_QUALITY_FLOOR, policy.min_quality, quality, "<", "quality"),
+            (DropReason.ABOVE_COST_CAP, policy.max_cost_micros, costs, ">", "cost"),
+            (DropReason.ABOVE_LATENCY_CAP, policy.max_latency_ms, latency, ">", "ms"),
+            (DropReason.OVER_BUDGET, context.budget_left_micros, costs, ">", "cost"),
+        ]
+        for reason, limit, values, op, unit in limits:
+            if limit is None:
+                continue
+            bad = values < limit if op == "<" else values > limit
+            for i in np.flatnonzero(bad & keep):
+                dropped.append(Dropped(catalog.ids[rows[i]], reason,
+                                       f"{unit} {values[i]:.4g} {op} {limit}"))
+            keep &= ~bad
+        rows, costs, quality, latency = rows[keep], costs[keep], quality[keep], latency[keep]
+
+        # A named model is served by whichever provider offers it cheapest.
+        strategy = policy.strategy if request.model == AUTO else Strategy.COST_FIRST
+        scores = _score(strategy, quality, costs, latency, policy.willingness_to_pay)
+        order = np.argsort(-scores, kind="stable")[:MAX_RANKED]
+        candidates = tuple(
+            Candidate(
+                model=catalog.models[rows[i]],
+                quality=float(quality[i]),
+                cost_micros=int(costs[i]),
+                latency_ms=float(latency[i]),
+                score=float(scores[i]),
+            )
+            for i in order
+        )
+        return RouteDecision(
+            task_type=task,
+            strategy=strategy,
+            candidates=candidates,
+            dropped=tuple(dropped),
+            considered=considered,
+            reason=_reason(request, candidates, strategy, task, considered),
+        )
+
+    def _task_type(self, request: RouteRequest) -> str:
+        if request.requirements.mode.value == "embedding":
+            return EMBEDDING_TASK
+        if request.task_type:
+            if request.task_type not in EXPECTED_OUTPUT_TOKENS:
+                known = ", ".join(EXPECTED_OUTPUT_TOKENS)
+                raise InvalidArgument.for_field(
+                    "routing.task_type", f"unknown task type; known: {known}"
+                )
+            return request.task_type
+        if self._classify is None or not request.prompt:
+            return "chat"
+        return self._classify(request.prompt)
+
+    @staticmethod
+    def _targets(
+        request: RouteRequest, catalog: RoutableCatalog
+    ) -> tuple[NDArray[np.intp], list[Dropped]]:
+        mode_rows = catalog.of_mode(request.requirements.mode)
+        if request.model == AUTO:
+            # Unconfigured providers are not candidates for auto, and listing
+            # thousands of them would drown the explanation.
+            usable = catalog.configured[mode_rows] & catalog.enabled[mode_rows]
+            return mode_rows[usable], []
+        match = catalog.resolve(request.model)
+        if not match.indices:
+            raise NotFound(
+                f"model {request.model!r} is not in the catalog; "
+                "use megarouter models list, or 'auto'"
+            )
+        rows = np.array(match.indices, dtype=np.intp)
+        wanted_mode = catalog.mode[mode_rows[0]] if len(mode_rows) else -1
+        wrong = catalog.mode[rows] != wanted_mode
+        dropped = [
+            Dropped(catalog.ids[r], DropReason.WRONG_MODE,
+                    f"not a {request.requirements.mode.value} model")
+            for r in rows[wrong]
+        ]
+        return rows[~wrong], dropped
+
+    @staticmethod
+    def _apply(
+        rows: NDArray[np.intp],
+        checks: list[tuple[DropReason, NDArray[np.bool_], str]],
+        catalog: RoutableCatalog,
+        dropped: list[Dropped],
+    ) -> NDArray[np.intp]:
+        keep = np.ones(len(rows), dtype=bool)
+        for reason, passes, detail in checks:
+            for i in np.flatnonzero(keep & ~passes):
+                dropped.append(Dropped(catalog.ids[rows[i]], reason, detail))
+            keep &= passes
+        return rows[keep]
+
+    @staticmethod
+    def _drop_not_allowed(
+        rows: NDArray[np.intp],
+        allowed: tuple[str, ...],
+        catalog: RoutableCatalog,
+        dropped: list[Dropped],
+    ) -> NDArray[np.intp]:
+        if not allowed:
+            return rows
+        keep = np.array(
+            [any(fnmatch.fnmatchcase(catalog.ids[r], p) for p in allowed) for r in rows],
+            dtype=bool,
+        )
+        for r in rows[~keep]:
+            dropped.append(Dropped(catalog.ids[r], DropReason.NOT_ALLOWED,
+                                   "not in the policy's allowed models"))
+        return rows[keep]
+
+    @staticmethod
+    def _drop_unhealthy(
+        rows: NDArray[np.intp],
+        catalog: RoutableCatalog,
+        health: HealthView,
+        dropped: list[Dropped],
+    ) -> NDArray[np.intp]:
+        keep = np.ones(len(rows), dtype=bool)
+        for i, r in enumerate(rows):
+            model = catalog.models[r]
+            if not health.available(model.provider.name, model.spec.id):
+                keep[i] = False
+                dropped.append(Dropped(catalog.ids[r], DropReason.CIRCUIT_OPEN,
+                                       "provider failing or cooling down"))
+        return rows[keep]
+
+    @staticmethod
+    def _expected_output(task: str, request: RouteRequest) -> int:
+        needs = request.requirements
+        if task == EMBEDDING_TASK:
+            return 0
+        guess = EXPECTED_OUTPUT_TOKENS.get(task, DEFAULT_OUTPUT_TOKENS)
+        if guess == 0:
+            guess = max(needs.input_tokens, 50)
+        if needs.max_output_tokens is not None:
+            return min(guess, needs.max_output_tokens)
+        return guess
+
+
+def _estimate_costs(
+    catalog: RoutableCatalog, rows: NDArray[np.intp], input_tokens: int, output_tokens: int
+) -> NDArray[np.float64]:
+    total = catalog.in_price[rows] * input_tokens + catalog.out_price[rows] * output_tokens
+    return np.ceil(total / 1_000_000)
+
+
+def _latency(
+    catalog: RoutableCatalog, row: int, health: HealthView, output_tokens: int
+) -> float:
+    model = catalog.models[row]
+    observed = health.latency_ms(model.provider.name, model.spec.id)
+    if observed is not None:
+        return observed
+    return 400.0 + 15.0 * output_tokens  # an unobserved model: a typical pace
+
+
+def _score(
+    strategy: Strategy,
+    quality: NDArray[np.float64],
+    costs: NDArray[np.float64],
+    latency: NDArray[np.float64],
+    willingness_to_pay: float,
+) -> NDArray[np.float64]:
+    """Higher is better; ties keep catalog order (stable sort)."""
+    if strategy is Strategy.COST_FIRST:
+        return -costs + quality * 1e-9  # cheapest; quality breaks ties
+    if strategy is Strategy.QUALITY_FIRST:
+        return quality - costs * 1e-12  # best; price breaks ties
+    if strategy is Strategy.LATENCY_FIRST:
+        return -latency + quality * 1e-6
+    return np.asarray(quality - costs / max(willingness_to_pay, 1e-9))
+
+
+def _needs_text(request: RouteRequest) -> str:
+    needs = request.requirements
+    wanted = [name for name, on in (("streaming", needs.streaming), ("tools", needs.tools),
+              ("vision", needs.vision), ("json", needs.json_mode)) if on]
+    return "lacks " + "/".join(wanted) if wanted else "lacks a capability"
+
+
+def _reason(
+    request: RouteRequest,
+    candidates: tuple[Candidate, ...],
+    strategy: Strategy,
+    task: str,
+    considered: int,
+) -> str:
+    if not candidates:
+        return f"no model of {considered} considered fits the request"
+    best = candidates[0]
+    if request.model != AUTO:
+        return f"{best.global_id}: requested ({len(candidates)} ready, cheapest first)"
+    return (
+        f"{best.global_id}: best {strategy.value} choice for {task} among "
+        f"{len(candidates)} of {considered} models (quality {best.quality:.2f}, "
+        f"est. {best.cost_micros} micro-USD)"
+    )

@@ -56,7 +56,10 @@ class OrgCatalogs:
 
         org = await self._admin.catalog(org_id)
         stored = await self._admin.credentials.stored_providers(org_id)
-        specs = {entry.spec.name: entry.spec for entry in self._admin.registry.providers.values()}
+        specs = {
+            entry.spec.name: entry.spec
+            for entry in self._admin.registry.providers.values()
+        }
 
         def configured(provider: str) -> bool:
             spec = specs[provider]

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from megarouter.completions.attempts import try_candidates
+from megarouter.completions.catalogs import OrgAdapters
 from megarouter.completions.requests import (
     Billing,
     CallContext,
@@ -27,19 +29,12 @@ from megarouter.completions.requests import (
 from megarouter.completions.routes import RouteResolver
 from megarouter.errors import (
     AllCandidatesFailed,
-    AttemptFailure,
-    DeadlineExceeded,
-    FailedPrecondition,
     MegaRouterError,
-    ProviderAuthError,
     ProviderError,
-    ProviderNotFound,
-    ResourceExhausted,
 )
 from megarouter.governance.ledger import UsageLedger
 from megarouter.governance.usage import Attempt, CallKind, CallStatus, UsageRecord
 from megarouter.providers.health import HealthBoard
-from megarouter.completions.catalogs import OrgAdapters
 from megarouter.providers.tokens import TokenCounter
 from megarouter.providers.types import (
     ChatChunk,
@@ -53,10 +48,7 @@ from megarouter.routing.decision import Candidate, RouteDecision
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 R = TypeVar("R")
-
-DEADLINE_MARGIN = 0.05  # seconds kept back to answer before the deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +113,19 @@ class CompletionEngine:
         record.input_tokens = input_tokens
 
         async def attempt(candidate: Candidate, timeout: float | None) -> ChatResponse:
-            adapter = await self._adapters.adapter(call.caller.org_id, candidate.provider)
+            adapter = await self._adapters.adapter(
+                call.caller.org_id, candidate.provider
+            )
             provider_request = request.to_provider(candidate.model.spec.id, timeout)
             return await adapter.complete(provider_request)
 
         try:
-            candidate, response, attempts = await self._try_candidates(
-                call, decision, attempt, self._routes.max_attempts(request)
+            candidate, response, attempts = await try_candidates(
+                self._health,
+                call,
+                decision,
+                attempt,
+                self._routes.max_attempts(request),
             )
         except BaseException as error:
             await self._record_failure(record, started, error)
@@ -167,15 +165,20 @@ class CompletionEngine:
         async def attempt(
             candidate: Candidate, timeout: float | None
         ) -> tuple[AsyncIterator[ChatChunk], ChatChunk]:
-            adapter = await self._adapters.adapter(call.caller.org_id, candidate.provider)
-            chunks = adapter.stream(request.to_provider(candidate.model.spec.id, timeout))
+            adapter = await self._adapters.adapter(
+                call.caller.org_id, candidate.provider
+            )
+            chunks = adapter.stream(
+                request.to_provider(candidate.model.spec.id, timeout)
+            )
             opened.append(chunks)
             # Fall back only before the first chunk: after it, tokens are out.
             first = await anext(chunks)
             return chunks, first
 
         try:
-            candidate, (chunks, first), attempts = await self._try_candidates(
+            candidate, (chunks, first), attempts = await try_candidates(
+                self._health,
                 call,
                 decision,
                 attempt,
@@ -209,7 +212,9 @@ class CompletionEngine:
                     "on another model, to avoid mixing two answers",
                     provider=candidate.provider,
                 )
-                self._health.record_failure(candidate.provider, candidate.model.spec.id, error)
+                self._health.record_failure(
+                    candidate.provider, candidate.model.spec.id, error
+                )
             await self._record_failure(record, started, broken)
             if broken is error:
                 raise
@@ -220,7 +225,10 @@ class CompletionEngine:
         )
         self._bill(record, candidate, result.usage, started)
         self._health.record_success(
-            candidate.provider, candidate.model.spec.id, record.latency_ms, record.ttft_ms
+            candidate.provider,
+            candidate.model.spec.id,
+            record.latency_ms,
+            record.ttft_ms,
         )
         if request.client_request_id:
             record.response = result.to_json()
@@ -239,7 +247,9 @@ class CompletionEngine:
             call, request.client_request_id, lambda: self._embed(call, request)
         )
 
-    async def _embed(self, call: CallContext, request: EmbeddingCall) -> EmbeddingResult:
+    async def _embed(
+        self, call: CallContext, request: EmbeddingCall
+    ) -> EmbeddingResult:
         started = time.monotonic()
         input_tokens = sum(self._tokens.count_text(text) for text in request.inputs)
         decision = await self._routes.decide_embedding(call, request, input_tokens)
@@ -259,8 +269,12 @@ class CompletionEngine:
             input_tokens=input_tokens,
         )
 
-        async def attempt(candidate: Candidate, timeout: float | None) -> EmbeddingResponse:
-            adapter = await self._adapters.adapter(call.caller.org_id, candidate.provider)
+        async def attempt(
+            candidate: Candidate, timeout: float | None
+        ) -> EmbeddingResponse:
+            adapter = await self._adapters.adapter(
+                call.caller.org_id, candidate.provider
+            )
             return await adapter.embed(
                 EmbeddingRequest(
                     model=candidate.model.spec.id,
@@ -271,8 +285,8 @@ class CompletionEngine:
             )
 
         try:
-            candidate, response, attempts = await self._try_candidates(
-                call, decision, attempt, 3
+            candidate, response, attempts = await try_candidates(
+                self._health, call, decision, attempt, 3
             )
         except BaseException as error:
             await self._record_failure(record, started, error)
@@ -294,73 +308,6 @@ class CompletionEngine:
             record.response = result.to_json()
         await self._ledger.record(record)
         return result
-
-    # --- the attempt loop -------------------------------------------------
-
-    async def _try_candidates(
-        self,
-        call: CallContext,
-        decision: RouteDecision,
-        attempt: Callable[[Candidate, float | None], Awaitable[T]],
-        max_attempts: int,
-        *,
-        record_success: bool = True,
-    ) -> tuple[Candidate, T, tuple[Attempt, ...]]:
-        """Try candidates in order until one answers.
-
-        A retryable failure (timeout, refused connection, 5xx, 429, a
-        malformed answer) or a provider-specific one (bad credential, model
-        unknown there) moves on to the next candidate; a failure that any
-        provider would repeat (a bad request, too long a context, a content
-        filter) ends the call. No attempt starts past the caller's deadline.
-        """
-        attempts: list[Attempt] = []
-        tried = decision.candidates[:max_attempts]
-        for position, candidate in enumerate(tried):
-            remaining = call.remaining()
-            if remaining is not None and remaining <= DEADLINE_MARGIN:
-                break
-            timeout = _attempt_timeout(remaining, more=position + 1 < len(tried))
-            model = candidate.model.spec.id
-            if not self._health.available(candidate.provider, model):
-                continue  # another call holds its half-open probe, or it cooled
-            began = time.monotonic()
-            try:
-                value = await attempt(candidate, timeout)
-            except ProviderError as error:
-                elapsed = (time.monotonic() - began) * 1000
-                self._health.record_failure(candidate.provider, model, error, elapsed)
-                attempts.append(_failed_attempt(candidate, error, elapsed))
-                logger.info(
-                    "attempt failed request_id=%s model=%s error=%s retryable=%s",
-                    call.request_id, candidate.global_id, type(error).__name__,
-                    error.retryable,
-                )
-                if not (error.retryable or _provider_specific(error)):
-                    raise
-                continue
-            elapsed = (time.monotonic() - began) * 1000
-            if record_success:
-                self._health.record_success(candidate.provider, model, elapsed)
-            attempts.append(Attempt(candidate.provider, candidate.global_id, True,
-                                    latency_ms=round(elapsed, 2)))
-            return candidate, value, tuple(attempts)
-
-        remaining = call.remaining()
-        if remaining is not None and remaining <= DEADLINE_MARGIN:
-            raise DeadlineExceeded(
-                f"the deadline passed after {len(attempts)} attempts"
-                + (f"; last: {attempts[-1].error}" if attempts else "")
-            )
-        if not attempts:
-            raise _no_candidate(decision)
-        raise AllCandidatesFailed(
-            f"all {len(attempts)} candidates failed; last: {attempts[-1].error}",
-            [
-                AttemptFailure(a.provider, a.model, a.error, a.error_kind in _RETRYABLE)
-                for a in attempts
-            ],
-        )
 
     # --- idempotency ------------------------------------------------------
 
@@ -436,7 +383,10 @@ class CompletionEngine:
         record: UsageRecord, candidate: Candidate, usage: Billing, started: float
     ) -> None:
         record.model, record.provider = candidate.global_id, candidate.provider
-        record.input_tokens, record.output_tokens = usage.input_tokens, usage.output_tokens
+        record.input_tokens, record.output_tokens = (
+            usage.input_tokens,
+            usage.output_tokens,
+        )
         record.cost_micros = usage.cost_micros
         record.latency_ms = round((time.monotonic() - started) * 1000, 3)
 
@@ -458,7 +408,9 @@ class CompletionEngine:
             # Shielded: a cancelled call still leaves its record.
             await asyncio.shield(self._ledger.record(record))
         except Exception:
-            logger.exception("could not record usage of request_id=%s", record.request_id)
+            logger.exception(
+                "could not record usage of request_id=%s", record.request_id
+            )
 
     def _result(
         self,
@@ -471,7 +423,10 @@ class CompletionEngine:
         input_tokens: int,
     ) -> CompletionResult:
         if response.usage is not None:
-            used_in, used_out = response.usage.input_tokens, response.usage.output_tokens
+            used_in, used_out = (
+                response.usage.input_tokens,
+                response.usage.output_tokens,
+            )
         else:
             used_in = input_tokens
             used_out = self._tokens.count_text(
@@ -506,16 +461,21 @@ class CompletionEngine:
                 entry[0] = entry[0] or delta.id
                 entry[1] = entry[1] or delta.name
                 entry[2] += delta.arguments
-        tool_calls = tuple(ToolCall(i, n, a) for i, n, a in (calls[k] for k in sorted(calls)))
+        tool_calls = tuple(
+            ToolCall(i, n, a) for i, n, a in (calls[k] for k in sorted(calls))
+        )
         finish = next(
-            (c.finish_reason for c in reversed(chunks) if c.finish_reason), FinishReason.STOP
+            (c.finish_reason for c in reversed(chunks) if c.finish_reason),
+            FinishReason.STOP,
         )
         usage = next((c.usage for c in reversed(chunks) if c.usage), None)
         if usage is not None:
             used_in, used_out = usage.input_tokens, usage.output_tokens
         else:
             used_in = input_tokens
-            used_out = self._tokens.count_text(content + "".join(c[2] for c in calls.values()))
+            used_out = self._tokens.count_text(
+                content + "".join(c[2] for c in calls.values())
+            )
         return CompletionResult(
             content=content,
             tool_calls=tool_calls,
@@ -537,33 +497,6 @@ class CompletionEngine:
                     await close()
                 except Exception:  # closing a broken stream may fail too
                     logger.debug("closing a provider stream failed", exc_info=True)
-
-
-_RETRYABLE = frozenset({
-    "ProviderTimeout", "ProviderConnectionError", "ProviderRateLimited",
-    "ProviderOverloaded", "ProviderServerError", "ProviderResponseError",
-})
-
-
-def _attempt_timeout(remaining: float | None, *, more: bool) -> float | None:
-    """How long one attempt may take: all the time left, or half of it when
-    another candidate could still answer if this one hangs."""
-    if remaining is None:
-        return None
-    budget = remaining - DEADLINE_MARGIN
-    return budget / 2 if more else budget
-
-
-def _provider_specific(error: ProviderError) -> bool:
-    """Failures another provider would not repeat: this one's key or model."""
-    return isinstance(error, ProviderAuthError | ProviderNotFound)
-
-
-def _failed_attempt(candidate: Candidate, error: ProviderError, elapsed: float) -> Attempt:
-    return Attempt(
-        candidate.provider, candidate.global_id, False, type(error).__name__,
-        str(error)[:500], round(elapsed, 2),
-    )
 
 
 def _cost(candidate: Candidate, input_tokens: int, output_tokens: int) -> int:
@@ -593,15 +526,3 @@ def _status_of(error: BaseException) -> CallStatus:
         except ValueError:
             return CallStatus.UNAVAILABLE
     return CallStatus.UNAVAILABLE
-
-
-def _no_candidate(decision: RouteDecision) -> MegaRouterError:
-    """The error when the router left nothing to try, saying why."""
-    reasons: dict[str, int] = {}
-    for dropped in decision.dropped:
-        reasons[dropped.reason.value] = reasons.get(dropped.reason.value, 0) + 1
-    summary = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "none"
-    message = f"no model can serve this request ({decision.considered} considered; dropped: {summary})"
-    if reasons and set(reasons) == {"over_budget"}:
-        return ResourceExhausted(message)
-    return FailedPrecondition(message)

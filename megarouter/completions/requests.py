@@ -102,13 +102,17 @@ class CompletionRequest:
         if len(set(names)) != len(names):
             raise InvalidArgument.for_field("tools", "tool names must be unique")
         choice = self.tool_choice
-        if choice is not None and choice.mode is ToolChoiceMode.FUNCTION:
-            if choice.name not in names:
-                raise InvalidArgument.for_field(
-                    "tool_choice.name", "must name one of the tools"
-                )
+        function_choice = choice is not None and choice.mode is ToolChoiceMode.FUNCTION
+        if function_choice and choice is not None and choice.name not in names:
+            raise InvalidArgument.for_field(
+                "tool_choice.name", "must name one of the tools"
+            )
         fmt = self.response_format
-        if fmt is not None and fmt.type is ResponseFormatType.JSON_SCHEMA and not fmt.schema:
+        if (
+            fmt is not None
+            and fmt.type is ResponseFormatType.JSON_SCHEMA
+            and not fmt.schema
+        ):
             raise InvalidArgument.for_field(
                 "response_format.schema", "is required for JSON_SCHEMA"
             )
@@ -132,7 +136,9 @@ class CompletionRequest:
     def prompt_text(self) -> str:
         """The text the router reads: the last user turn and the system text."""
         users = [m for m in self.messages if m.role is Role.USER]
-        system = " ".join(m.text_content for m in self.messages if m.role is Role.SYSTEM)
+        system = " ".join(
+            m.text_content for m in self.messages if m.role is Role.SYSTEM
+        )
         last = users[-1].text_content if users else ""
         return (f"{system}\n{last}" if system else last)[-PROMPT_CHARS:]
 

@@ -74,7 +74,7 @@ def apply_hints(policy: RoutingPolicy, hints: RoutingHints) -> RoutingPolicy:
         return policy
     values = {name: getattr(policy, name) for name in policy.__dataclass_fields__}
     values.update(changes)
-    return RoutingPolicy(**values)  # type: ignore[arg-type]
+    return RoutingPolicy(**values)
 
 
 class RouteResolver:

@@ -122,13 +122,21 @@ class Router:
         checks: list[tuple[DropReason, NDArray[np.bool_], str]] = [
             (DropReason.NOT_ALLOWED, catalog.enabled[rows], "disabled by an admin"),
             (DropReason.NOT_CONFIGURED, catalog.configured[rows], "no credential"),
-            (DropReason.LACKS_CAPABILITY, catalog.capability_mask(rows, needs),
-             _needs_text(request)),
-            (DropReason.CONTEXT_TOO_SHORT,
-             catalog.context_mask(rows, needs, needs.max_output_tokens or 0),
-             f"needs {needs.input_tokens + (needs.max_output_tokens or 0)} tokens"),
-            (DropReason.UNPRICED, ~np.isnan(catalog.in_price[rows]),
-             "no price; an admin must set one"),
+            (
+                DropReason.LACKS_CAPABILITY,
+                catalog.capability_mask(rows, needs),
+                _needs_text(request),
+            ),
+            (
+                DropReason.CONTEXT_TOO_SHORT,
+                catalog.context_mask(rows, needs, needs.max_output_tokens or 0),
+                f"needs {needs.input_tokens + (needs.max_output_tokens or 0)} tokens",
+            ),
+            (
+                DropReason.UNPRICED,
+                ~np.isnan(catalog.in_price[rows]),
+                "no price; an admin must set one",
+            ),
         ]
         rows = self._apply(rows, checks, catalog, dropped)
         rows = self._drop_not_allowed(rows, policy.allowed_models, catalog, dropped)
@@ -136,12 +144,18 @@ class Router:
 
         costs = _estimate_costs(catalog, rows, needs.input_tokens, output_tokens)
         quality = self.quality.predict(request.prompt, rows, catalog)
-        latency = np.array([
-            _latency(catalog, int(r), context.health, output_tokens) for r in rows
-        ])
+        latency = np.array(
+            [_latency(catalog, int(r), context.health, output_tokens) for r in rows]
+        )
         keep = np.ones(len(rows), dtype=bool)
         limits = [
-            (DropReason.BELOW_QUALITY_FLOOR, policy.min_quality, quality, "<", "quality"),
+            (
+                DropReason.BELOW_QUALITY_FLOOR,
+                policy.min_quality,
+                quality,
+                "<",
+                "quality",
+            ),
             (DropReason.ABOVE_COST_CAP, policy.max_cost_micros, costs, ">", "cost"),
             (DropReason.ABOVE_LATENCY_CAP, policy.max_latency_ms, latency, ">", "ms"),
             (DropReason.OVER_BUDGET, context.budget_left_micros, costs, ">", "cost"),
@@ -151,10 +165,20 @@ class Router:
                 continue
             bad = values < limit if op == "<" else values > limit
             for i in np.flatnonzero(bad & keep):
-                dropped.append(Dropped(catalog.ids[rows[i]], reason,
-                                       f"{unit} {values[i]:.4g} {op} {limit}"))
+                dropped.append(
+                    Dropped(
+                        catalog.ids[rows[i]],
+                        reason,
+                        f"{unit} {values[i]:.4g} {op} {limit}",
+                    )
+                )
             keep &= ~bad
-        rows, costs, quality, latency = rows[keep], costs[keep], quality[keep], latency[keep]
+        rows, costs, quality, latency = (
+            rows[keep],
+            costs[keep],
+            quality[keep],
+            latency[keep],
+        )
 
         # A named model is served by whichever provider offers it cheapest.
         strategy = policy.strategy if request.model == AUTO else Strategy.COST_FIRST
@@ -213,8 +237,11 @@ class Router:
         wanted_mode = catalog.mode[mode_rows[0]] if len(mode_rows) else -1
         wrong = catalog.mode[rows] != wanted_mode
         dropped = [
-            Dropped(catalog.ids[r], DropReason.WRONG_MODE,
-                    f"not a {request.requirements.mode.value} model")
+            Dropped(
+                catalog.ids[r],
+                DropReason.WRONG_MODE,
+                f"not a {request.requirements.mode.value} model",
+            )
             for r in rows[wrong]
         ]
         return rows[~wrong], dropped
@@ -243,13 +270,21 @@ class Router:
         if not allowed:
             return rows
         keep = np.array(
-            [any(fnmatch.fnmatchcase(catalog.ids[r], p) for p in allowed) for r in rows],
+            [
+                any(fnmatch.fnmatchcase(catalog.ids[r], p) for p in allowed)
+                for r in rows
+            ],
             dtype=bool,
         )
         for r in rows[~keep]:
-            dropped.append(Dropped(catalog.ids[r], DropReason.NOT_ALLOWED,
-                                   "not in the policy's allowed models"))
-        return rows[keep]
+            dropped.append(
+                Dropped(
+                    catalog.ids[r],
+                    DropReason.NOT_ALLOWED,
+                    "not in the policy's allowed models",
+                )
+            )
+        return np.asarray(rows[keep])
 
     @staticmethod
     def _drop_unhealthy(
@@ -263,8 +298,13 @@ class Router:
             model = catalog.models[r]
             if not health.available(model.provider.name, model.spec.id):
                 keep[i] = False
-                dropped.append(Dropped(catalog.ids[r], DropReason.CIRCUIT_OPEN,
-                                       "provider failing or cooling down"))
+                dropped.append(
+                    Dropped(
+                        catalog.ids[r],
+                        DropReason.CIRCUIT_OPEN,
+                        "provider failing or cooling down",
+                    )
+                )
         return rows[keep]
 
     @staticmethod
@@ -281,10 +321,15 @@ class Router:
 
 
 def _estimate_costs(
-    catalog: RoutableCatalog, rows: NDArray[np.intp], input_tokens: int, output_tokens: int
+    catalog: RoutableCatalog,
+    rows: NDArray[np.intp],
+    input_tokens: int,
+    output_tokens: int,
 ) -> NDArray[np.float64]:
-    total = catalog.in_price[rows] * input_tokens + catalog.out_price[rows] * output_tokens
-    return np.ceil(total / 1_000_000)
+    total = (
+        catalog.in_price[rows] * input_tokens + catalog.out_price[rows] * output_tokens
+    )
+    return np.asarray(np.ceil(total / 1_000_000), dtype=np.float64)
 
 
 def _latency(
@@ -316,8 +361,16 @@ def _score(
 
 def _needs_text(request: RouteRequest) -> str:
     needs = request.requirements
-    wanted = [name for name, on in (("streaming", needs.streaming), ("tools", needs.tools),
-              ("vision", needs.vision), ("json", needs.json_mode)) if on]
+    wanted = [
+        name
+        for name, on in (
+            ("streaming", needs.streaming),
+            ("tools", needs.tools),
+            ("vision", needs.vision),
+            ("json", needs.json_mode),
+        )
+        if on
+    ]
     return "lacks " + "/".join(wanted) if wanted else "lacks a capability"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import json_format
@@ -47,7 +48,7 @@ FORMATS = {
     chat.RESPONSE_FORMAT_TYPE_JSON_OBJECT: ResponseFormatType.JSON_OBJECT,
     chat.RESPONSE_FORMAT_TYPE_JSON_SCHEMA: ResponseFormatType.JSON_SCHEMA,
 }
-FINISH = {
+FINISH: dict[FinishReason, Any] = {
     FinishReason.STOP: chat.FINISH_REASON_STOP,
     FinishReason.LENGTH: chat.FINISH_REASON_LENGTH,
     FinishReason.TOOL_CALLS: chat.FINISH_REASON_TOOL_CALLS,
@@ -67,7 +68,9 @@ def completion_request(request: Any) -> CompletionRequest:
         fmt = request.response_format
         response_format = ResponseFormat(
             type=_enum(FORMATS, fmt.type, "response_format.type"),
-            schema=json_format.MessageToDict(fmt.schema) if fmt.HasField("schema") else None,
+            schema=json_format.MessageToDict(fmt.schema)
+            if fmt.HasField("schema")
+            else None,
             name=fmt.name or "response",
             strict=fmt.strict,
         )
@@ -111,7 +114,9 @@ def _message(index: int, message: chat.ChatMessage) -> Message:
             parts.append(
                 ImagePart(
                     url=image.url,
-                    data_base64=base64.b64encode(image.data).decode() if image.data else "",
+                    data_base64=base64.b64encode(image.data).decode()
+                    if image.data
+                    else "",
                     media_type=image.media_type,
                 )
             )
@@ -125,8 +130,10 @@ def _message(index: int, message: chat.ChatMessage) -> Message:
 
 def _tool(index: int, tool: chat.Tool) -> Tool:
     name = tool.name
-    if not name or len(name) > MAX_TOOL_NAME or not all(
-        c.isascii() and (c.isalnum() or c in "_-") for c in name
+    if (
+        not name
+        or len(name) > MAX_TOOL_NAME
+        or not all(c.isascii() and (c.isalnum() or c in "_-") for c in name)
     ):
         raise InvalidArgument.for_field(
             f"tools[{index}].name", "must be 1 to 64 letters, digits, _ or -"
@@ -134,7 +141,7 @@ def _tool(index: int, tool: chat.Tool) -> Tool:
     return Tool(name, tool.description, json_format.MessageToDict(tool.parameters))
 
 
-def _enum(table: dict[int, Any], value: int, field: str) -> Any:
+def _enum(table: Mapping[Any, Any], value: int, field: str) -> Any:
     if value not in table:
         raise InvalidArgument.for_field(field, f"unknown value {value}")
     return table[value]

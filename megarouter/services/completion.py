@@ -38,7 +38,9 @@ class CompletionServicer(api_grpc.CompletionServiceServicer):
         )
         return api.CompleteResponse(
             message=convert.assistant_message(result),
-            finish_reason=convert.FINISH.get(result.finish_reason, 0),
+            finish_reason=convert.FINISH.get(
+                result.finish_reason, chat.FINISH_REASON_UNSPECIFIED
+            ),
             usage=convert.usage(result),
             model=result.model,
             provider=result.provider,
@@ -50,13 +52,17 @@ class CompletionServicer(api_grpc.CompletionServiceServicer):
     async def StreamComplete(
         self, request: api.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[api.StreamCompleteResponse]:
-        pieces = self._engine.stream(_call(context), convert.completion_request(request))
+        pieces = self._engine.stream(
+            _call(context), convert.completion_request(request)
+        )
         async for piece in pieces:
             if piece.chunk is not None:
                 delta = api.StreamDelta(content=piece.chunk.content)
                 for call in piece.chunk.tool_calls:
                     delta.tool_calls.add(
-                        index=call.index, id=call.id, name=call.name,
+                        index=call.index,
+                        id=call.id,
+                        name=call.name,
                         arguments=call.arguments,
                     )
                 yield api.StreamCompleteResponse(delta=delta)
@@ -64,7 +70,9 @@ class CompletionServicer(api_grpc.CompletionServiceServicer):
                 result = piece.summary
                 yield api.StreamCompleteResponse(
                     summary=api.StreamSummary(
-                        finish_reason=convert.FINISH.get(result.finish_reason, 0),
+                        finish_reason=convert.FINISH.get(
+                            result.finish_reason, chat.FINISH_REASON_UNSPECIFIED
+                        ),
                         usage=convert.usage(result),
                         model=result.model,
                         provider=result.provider,
@@ -74,7 +82,9 @@ class CompletionServicer(api_grpc.CompletionServiceServicer):
                     )
                 )
 
-    async def Embed(self, request: api.EmbedRequest, context: Context) -> api.EmbedResponse:
+    async def Embed(
+        self, request: api.EmbedRequest, context: Context
+    ) -> api.EmbedResponse:
         call = EmbeddingCall(
             model=request.model,
             inputs=tuple(request.inputs),

@@ -128,7 +128,7 @@ class CompletionEngine:
                 self._routes.max_attempts(request),
             )
         except BaseException as error:
-            await self._record_failure(record, started, error)
+            await self._record_failure(call, record, started, error)
             raise
 
         result = self._result(
@@ -186,7 +186,7 @@ class CompletionEngine:
                 record_success=False,  # the stream's end decides
             )
         except BaseException as error:
-            await self._record_failure(record, started, error)
+            await self._record_failure(call, record, started, error)
             raise
         record.attempts = attempts
         record.model, record.provider = candidate.global_id, candidate.provider
@@ -215,7 +215,7 @@ class CompletionEngine:
                 self._health.record_failure(
                     candidate.provider, candidate.model.spec.id, error
                 )
-            await self._record_failure(record, started, broken)
+            await self._record_failure(call, record, started, broken)
             if broken is error:
                 raise
             raise broken from error
@@ -289,7 +289,7 @@ class CompletionEngine:
                 self._health, call, decision, attempt, 3
             )
         except BaseException as error:
-            await self._record_failure(record, started, error)
+            await self._record_failure(call, record, started, error)
             raise
 
         tokens = response.usage.input_tokens if response.usage else input_tokens
@@ -391,10 +391,19 @@ class CompletionEngine:
         record.latency_ms = round((time.monotonic() - started) * 1000, 3)
 
     async def _record_failure(
-        self, record: UsageRecord, started: float, error: BaseException
+        self,
+        call: CallContext,
+        record: UsageRecord,
+        started: float,
+        error: BaseException,
     ) -> None:
         """Record a failed or cancelled call; never lets the caller's error go."""
         record.status = _status_of(error)
+        # gRPC cancels the handler when the caller's deadline passes.
+        remaining = call.remaining()
+        past_deadline = remaining is not None and remaining <= 0
+        if record.status is CallStatus.CANCELLED and past_deadline:
+            record.status = CallStatus.DEADLINE_EXCEEDED
         record.latency_ms = round((time.monotonic() - started) * 1000, 3)
         record.response = ""
         if isinstance(error, AllCandidatesFailed):

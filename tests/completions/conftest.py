@@ -79,8 +79,11 @@ def fakes() -> Iterator[Fakes]:
     with OpenAIFake(api_key="sk-a-123456") as a, OpenAIFake(api_key="sk-b-654321") as b:
         spec_a = fake_spec(a, "fake-a", "FAKE_A_KEY")
         specs = [spec_a, fake_spec(b, "fake-b", "FAKE_B_KEY"), dead_spec(spec_a)]
-        env = {"FAKE_A_KEY": "sk-a-123456", "FAKE_B_KEY": "sk-b-654321",
-               "FAKE_DEAD_KEY": "sk-dead"}
+        env = {
+            "FAKE_A_KEY": "sk-a-123456",
+            "FAKE_B_KEY": "sk-b-654321",
+            "FAKE_DEAD_KEY": "sk-dead",
+        }
         yield Fakes(a, b, InlineProviders(specs), env)
 
 
@@ -93,7 +96,8 @@ async def gateway(
         monkeypatch.setenv(name, value)
     fakes.reset()
     settings = server_settings(
-        f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}", tmp_path,
+        f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
+        tmp_path,
         plugins="openai",
     )
     async with running_server(settings, plugins={"fakes": fakes.plugin}) as server:

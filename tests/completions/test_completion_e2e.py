@@ -24,10 +24,14 @@ from tests.completions.conftest import EMBEDDING, MODEL, REFUSABLE, Fakes
 
 
 def user(text: str) -> chat.ChatMessage:
-    return chat.ChatMessage(role=chat.CHAT_ROLE_USER, content=[chat.ContentPart(text=text)])
+    return chat.ChatMessage(
+        role=chat.CHAT_ROLE_USER, content=[chat.ContentPart(text=text)]
+    )
 
 
-def complete_request(model: str = MODEL, text: str = "Say hello.", **fields: object) -> api.CompleteRequest:
+def complete_request(
+    model: str = MODEL, text: str = "Say hello.", **fields: object
+) -> api.CompleteRequest:
     return api.CompleteRequest(model=model, messages=[user(text)], **fields)  # type: ignore[arg-type]
 
 
@@ -36,11 +40,17 @@ class Client:
         self.stub = api_grpc.CompletionServiceStub(channel)
         self.metadata = auth(server.admin_key)
 
-    async def complete(self, request: api.CompleteRequest, timeout: float = 30) -> api.CompleteResponse:
-        return await self.stub.Complete(request, metadata=self.metadata, timeout=timeout)
+    async def complete(
+        self, request: api.CompleteRequest, timeout: float = 30
+    ) -> api.CompleteResponse:
+        return await self.stub.Complete(
+            request, metadata=self.metadata, timeout=timeout
+        )
 
     def stream(self, request: api.StreamCompleteRequest, timeout: float = 30):  # type: ignore[no-untyped-def]
-        return self.stub.StreamComplete(request, metadata=self.metadata, timeout=timeout)
+        return self.stub.StreamComplete(
+            request, metadata=self.metadata, timeout=timeout
+        )
 
 
 async def usage_rows(server: RunningServer) -> list[UsageRow]:
@@ -53,7 +63,9 @@ async def usage_rows(server: RunningServer) -> list[UsageRow]:
         await database.dispose()
 
 
-async def test_complete_answers_and_records_usage(gateway: RunningServer, fakes: Fakes) -> None:
+async def test_complete_answers_and_records_usage(
+    gateway: RunningServer, fakes: Fakes
+) -> None:
     async with gateway.channel() as channel:
         response = await Client(gateway, channel).complete(
             complete_request(scenario="greeting", max_tokens=50)
@@ -62,21 +74,34 @@ async def test_complete_answers_and_records_usage(gateway: RunningServer, fakes:
     assert response.model == f"fake-a/{MODEL}" and response.provider == "fake-a"
     assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
     # 0.15 USD / 0.60 USD per million tokens, rounded up to a micro-dollar.
-    expected = -(-(response.usage.input_tokens * 150_000
-                   + response.usage.output_tokens * 600_000) // 1_000_000)
+    expected = -(
+        -(
+            response.usage.input_tokens * 150_000
+            + response.usage.output_tokens * 600_000
+        )
+        // 1_000_000
+    )
     assert response.usage.cost_micros == expected
     assert [a.ok for a in response.attempts] == [True]
 
     [row] = await usage_rows(gateway)
-    assert (row.org_id, row.principal_id, row.scenario) == ("default", "admin", "greeting")
+    assert (row.org_id, row.principal_id, row.scenario) == (
+        "default",
+        "admin",
+        "greeting",
+    )
     assert (row.model, row.provider, row.status) == (f"fake-a/{MODEL}", "fake-a", "OK")
     assert (row.input_tokens, row.output_tokens, row.cost_micros) == (
-        response.usage.input_tokens, response.usage.output_tokens, expected
+        response.usage.input_tokens,
+        response.usage.output_tokens,
+        expected,
     )
     assert row.request_id == response.request_id
 
 
-async def test_auto_picks_a_configured_model_and_says_why(gateway: RunningServer) -> None:
+async def test_auto_picks_a_configured_model_and_says_why(
+    gateway: RunningServer,
+) -> None:
     async with gateway.channel() as channel:
         response = await Client(gateway, channel).complete(complete_request("auto"))
     assert response.provider in {"fake-a", "fake-b"}
@@ -119,9 +144,16 @@ async def test_embed_returns_vectors_in_order(gateway: RunningServer) -> None:
 
 async def test_tool_call_round_trip(gateway: RunningServer) -> None:
     parameters = struct_pb2.Struct()
-    parameters.update({"type": "object", "properties": {"city": {"type": "string"}},
-                       "required": ["city"]})
-    tool = chat.Tool(name="get_weather", description="Weather now", parameters=parameters)
+    parameters.update(
+        {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        }
+    )
+    tool = chat.Tool(
+        name="get_weather", description="Weather now", parameters=parameters
+    )
     async with gateway.channel() as channel:
         response = await Client(gateway, channel).complete(
             complete_request(text="Weather in Paris?", tools=[tool])
@@ -148,7 +180,10 @@ async def test_failure_at_first_provider_falls_back_to_second(
     async with gateway.channel() as channel:
         response = await Client(gateway, channel).complete(complete_request())
     assert response.provider == "fake-b"
-    assert [(a.provider, a.ok) for a in response.attempts] == [("fake-a", False), ("fake-b", True)]
+    assert [(a.provider, a.ok) for a in response.attempts] == [
+        ("fake-a", False),
+        ("fake-b", True),
+    ]
     [row] = await usage_rows(gateway)
     assert row.provider == "fake-b" and len(json.loads(row.attempts)) == 2
 
@@ -180,7 +215,9 @@ async def test_timeout_falls_back_within_the_deadline(
 ) -> None:
     fakes.a.response_delay = 5.0
     async with gateway.channel() as channel:
-        response = await Client(gateway, channel).complete(complete_request(), timeout=4)
+        response = await Client(gateway, channel).complete(
+            complete_request(), timeout=4
+        )
     assert response.attempts[0].error_kind == "ProviderTimeout"
     assert response.provider == "fake-b"
 
@@ -259,15 +296,21 @@ async def test_retry_with_same_client_request_id_replays_without_billing_twice(
     assert len(await usage_rows(gateway)) == 1
 
 
-async def test_bad_requests_are_invalid_argument_with_field(gateway: RunningServer) -> None:
+async def test_bad_requests_are_invalid_argument_with_field(
+    gateway: RunningServer,
+) -> None:
     bad = [
         api.CompleteRequest(model=MODEL),  # no messages
         api.CompleteRequest(messages=[user("x")]),  # no model
         complete_request(temperature=7.0),
         complete_request(max_tokens=0),
-        api.CompleteRequest(model=MODEL, messages=[chat.ChatMessage(role=chat.CHAT_ROLE_USER)]),
-        api.CompleteRequest(model=MODEL, messages=[
-            chat.ChatMessage(role=9, content=[chat.ContentPart(text="x")])]),
+        api.CompleteRequest(
+            model=MODEL, messages=[chat.ChatMessage(role=chat.CHAT_ROLE_USER)]
+        ),
+        api.CompleteRequest(
+            model=MODEL,
+            messages=[chat.ChatMessage(role=9, content=[chat.ContentPart(text="x")])],
+        ),
     ]
     async with gateway.channel() as channel:
         client = Client(gateway, channel)

@@ -120,7 +120,9 @@ class RoutableCatalog:
     def of_mode(self, mode: ModelMode) -> NDArray[np.intp]:
         return np.flatnonzero(self.mode == MODES[mode])
 
-    def capability_mask(self, rows: NDArray[np.intp], needs: Requirements) -> NDArray[np.bool_]:
+    def capability_mask(
+        self, rows: NDArray[np.intp], needs: Requirements
+    ) -> NDArray[np.bool_]:
         wanted = (
             CAP_STREAMING * needs.streaming
             | CAP_TOOLS * needs.tools

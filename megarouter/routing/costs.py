@@ -29,7 +29,9 @@ class CallCostModel:
     models: list[str]
     coefficients: NDArray[np.float64]
 
-    def estimate(self, prompts: Sequence[str], models: Sequence[str]) -> NDArray[np.float64]:
+    def estimate(
+        self, prompts: Sequence[str], models: Sequence[str]
+    ) -> NDArray[np.float64]:
         """Expected cost of each model on each prompt, shape (prompts, models)."""
         log_chars = np.log1p([len(p) for p in prompts])
         out = np.empty((len(prompts), len(models)))

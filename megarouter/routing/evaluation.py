@@ -13,7 +13,7 @@ the upper envelope of the swept points, interpolated linearly.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -193,7 +193,9 @@ def pool_result(
     router_share = float(reached[0] / len(scores)) if len(reached) else 1.0
 
     spread = means[s] - means[w]
-    random_share = 0.0 if spread <= 0 else float(np.clip((goal - means[w]) / spread, 0, 1))
+    random_share = (
+        0.0 if spread <= 0 else float(np.clip((goal - means[w]) / spread, 0, 1))
+    )
     return PoolResult(
         strong=models[s],
         weak=models[w],
@@ -233,3 +235,24 @@ def report(
         aiq=area_under(curve, low, high),
         pool=pool_result(models, predicted, scores) if len(models) == 2 else None,
     )
+
+
+def report_to_dict(result: RouterReport) -> dict[str, object]:
+    """The report as JSON-safe plain values (infinite wtp becomes None)."""
+
+    def point(p: CurvePoint) -> dict[str, float | None]:
+        wtp = None if not np.isfinite(p.wtp) else p.wtp
+        return {"cost": p.cost, "quality": p.quality, "wtp": wtp}
+
+    return {
+        "models": result.models,
+        "prompts": result.prompts,
+        "best_model": result.best_model,
+        "share_to_match_best": result.share_to_match_best,
+        "quality_at_cost": result.quality_at_cost,
+        "aiq": result.aiq,
+        "single": {m: point(p) for m, p in result.single.items()},
+        "curve": [point(p) for p in result.curve],
+        "pool": None if result.pool is None else asdict(result.pool),
+        **result.extra,
+    }

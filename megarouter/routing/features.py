@@ -17,6 +17,7 @@ reading only the focus keeps those shared examples from dominating the words.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import zlib
@@ -28,11 +29,11 @@ from numpy.typing import NDArray
 
 FOCUS_CHARS = 1200  # the words of the prompt's tail are what we hash
 
-_TOKEN = re.compile(r"[a-z0-9_]+|[^\sa-z0-9_]", re.IGNORECASE)
+# Words of alphabetic scripts, single CJK characters, single punctuation.
+_TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[^\W_]+|[^\w\s]")
 _OPTION_LINE = re.compile(r"^\s*\(?[A-Ja-j][).:]\s+\S", re.MULTILINE)
 _CODE_MARKERS = re.compile(
-    r"```|\bdef |\bclass |\bimport |\breturn\b|[{};]\s*$|\bfunction\b|=>|#include",
-    re.MULTILINE,
+    r"```|\bdef |\bclass |\bimport |\breturn\b|[{};]\n|\bfunction\b|=>|#include"
 )
 _CODE_REQUEST = re.compile(
     r"\b(python|function|code|script|program|algorithm|sql|regex|javascript|"
@@ -42,6 +43,10 @@ _CODE_REQUEST = re.compile(
 _MATH_MARKERS = re.compile(r"[=+\-*/^<>]|\\frac|\\sqrt|\$|\bsolve\b|\bprove\b")
 _ANSWER_CUE = re.compile(r"\bAnswer\s*:", re.IGNORECASE)
 _EXAMPLE_BREAK = re.compile(r"\n\s*\n")
+_LETTER = re.compile(r"[^\W\d_]")
+_UPPER = re.compile(r"[A-Z]")
+_DIGIT = re.compile(r"\d")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 SHAPE_NAMES: tuple[str, ...] = (
     "log_chars",
@@ -82,8 +87,8 @@ def prompt_focus(prompt: str) -> str:
     tail = prompt[-FOCUS_CHARS * 2 :]
     cues = list(_ANSWER_CUE.finditer(tail))
     if len(cues) >= 2:
-        # Start after the previous example's answer line.
-        start = tail.find("\n", cues[-2].end())
+        # Start after the previous example's answer, on the line after its cue.
+        start = tail.find("\n", tail.find("\n", cues[-2].end()) + 1)
         blocks = _EXAMPLE_BREAK.split(tail[start:].strip())
         question = "\n\n".join(b for b in blocks if not _is_preamble(b))
         return question[-FOCUS_CHARS:]
@@ -98,30 +103,42 @@ def _is_preamble(block: str) -> bool:
 def shape_vector(prompt: str, focus: str) -> NDArray[np.float64]:
     """The dense shape features, in the order of :data:`SHAPE_NAMES`."""
     n_chars = max(len(focus), 1)
-    letters = sum(1 for c in focus if c.isalpha()) or 1
+    letters = len(_LETTER.findall(focus)) or 1
     return np.array(
         [
             math.log1p(len(prompt)),
             math.log1p(len(focus)),
-            math.log1p(len(_EXAMPLE_BREAK.findall(prompt))),
+            math.log1p(prompt.count("\n\n")),
             min(len(_ANSWER_CUE.findall(prompt)), 10) / 10.0,
             min(len(_OPTION_LINE.findall(focus)), 8) / 4.0,
-            float(bool(_CODE_MARKERS.search(prompt))),
+            float(bool(_CODE_MARKERS.search(focus))),
             float(bool(_CODE_REQUEST.search(focus))),
             min(len(_MATH_MARKERS.findall(focus)) / n_chars * 20.0, 3.0),
-            sum(1 for c in focus if c.isdigit()) / n_chars,
+            len(_DIGIT.findall(focus)) / n_chars,
             float("?" in focus),
-            sum(1 for c in focus if ord(c) > 127) / n_chars,
-            sum(1 for c in focus if c.isupper()) / letters,
+            len(_NON_ASCII.findall(focus)) / n_chars,
+            len(_UPPER.findall(focus)) / letters,
         ],
         dtype=np.float64,
     )
 
 
-def hashed_terms(text: str, n_buckets: int) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Bucket ids and counts of the text's word unigrams and bigrams."""
+def word_grams(text: str) -> list[str]:
+    """The text's lower-cased word unigrams followed by its bigrams."""
     tokens = [t.lower() for t in _TOKEN.findall(text)]
-    grams = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False)]
+    return tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
+
+
+def gram_bucket(gram: str, n_buckets: int) -> int:
+    """The stable hash bucket of one word gram."""
+    return zlib.crc32(gram.encode("utf-8")) % n_buckets
+
+
+def hashed_terms(
+    text: str, n_buckets: int
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Bucket ids and counts of the text's word unigrams and bigrams."""
+    grams = word_grams(text)
     counts = Counter(zlib.crc32(g.encode("utf-8")) % n_buckets for g in grams)
     buckets = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
     values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))

@@ -89,12 +89,13 @@ def decode_prompt(raw: str) -> str:
     return raw
 
 
-def load_outcomes(path: Path, limit: int | None = None) -> OutcomeData:
+def load_outcomes(path: Path, sample: int | None = None) -> OutcomeData:
     """Read an outcome CSV.
 
     Args:
         path: the CSV file.
-        limit: read only this many rows (for quick runs), or all when None.
+        sample: keep only this many rows, evenly spaced through the file
+            (for quick runs), or all rows when None.
 
     Returns:
         The prompts with their per-model scores and costs.
@@ -119,14 +120,12 @@ def load_outcomes(path: Path, limit: int | None = None) -> OutcomeData:
     scores: list[list[float]] = []
     costs: list[list[float]] = []
     for row in reader:
-        if limit is not None and len(prompts) >= limit:
-            break
         prompts.append(decode_prompt(row["prompt"]))
         sources.append(row.get("eval_name") or row.get("source") or "")
         scores.append([_number(row[SCORE_PREFIX + m]) for m in models])
         costs.append([_number(row.get(COST_PREFIX + m, "")) for m in models])
 
-    return OutcomeData(
+    data = OutcomeData(
         prompts=prompts,
         sources=np.array(sources, dtype=np.str_),
         models=models,
@@ -134,6 +133,10 @@ def load_outcomes(path: Path, limit: int | None = None) -> OutcomeData:
         costs=np.array(costs, dtype=np.float64),
         sha256=hashlib.sha256(raw).hexdigest(),
     )
+    if sample is None or sample >= len(data):
+        return data
+    rows = np.linspace(0, len(data) - 1, num=max(sample, 1)).round().astype(np.int64)
+    return data.subset(np.unique(rows))
 
 
 def _number(cell: str | None) -> float:

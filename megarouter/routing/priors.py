@@ -23,7 +23,9 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import nnls
 
-_PARAMS = re.compile(r"(?<![a-z0-9.])(?:(\d+)x)?(\d+(?:\.\d+)?)b(?![a-z])", re.IGNORECASE)
+_PARAMS = re.compile(
+    r"(?<![a-z0-9.])(?:(\d+)x)?(\d+(?:\.\d+)?)b(?![a-z])", re.IGNORECASE
+)
 _SMALL_WORDS = ("mini", "nano", "tiny", "small", "lite", "instant", "haiku", "flash")
 _LARGE_WORDS = ("opus", "ultra", "large", "max", "pro")
 _DEFAULT_PRICE_PER_MTOK = 1.0  # US dollars; a mid-tier guess when none is known

@@ -29,7 +29,7 @@ from scipy import sparse
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from megarouter.routing.features import SHAPE_NAMES, featurise
+from megarouter.routing.features import SHAPE_NAMES, PromptFeatures, featurise
 from megarouter.routing.outcomes import OutcomeData
 from megarouter.routing.priors import (
     TRAINING_MODEL_FACTS,
@@ -42,6 +42,8 @@ from megarouter.routing.priors import (
 logger = logging.getLogger(__name__)
 
 N_SHAPE = len(SHAPE_NAMES)
+
+ScaledRow = tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,12 @@ class QualityFitParams:
         max_iter: L-BFGS iterations.
     """
 
-    n_buckets: int = 1 << 14
-    shared_l2: float = 1.0
-    own_l2: float = 8.0
+    n_buckets: int = 1 << 12
+    shared_l2: float = 10.0
+    own_l2: float = 40.0
     ability_l2: float = 0.01
     prior_ridge: float = 1.0
-    max_iter: int = 300
+    max_iter: int = 200
 
 
 @dataclass
@@ -73,41 +75,44 @@ class FeatureScaler:
     shape_scale: NDArray[np.float64]
     idf: NDArray[np.float64]
 
-    def row(self, prompt: str) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.float64]]:
+    def row(self, prompt: str) -> ScaledRow:
         """One prompt's scaled shape vector, word buckets and their weights."""
-        feats = featurise(prompt, len(self.idf))
+        return self.scale(featurise(prompt, len(self.idf)))
+
+    def scale(self, feats: PromptFeatures) -> ScaledRow:
+        """Standardise the shape and TF-IDF-weight the words of one prompt."""
         shape = (feats.shape - self.shape_mean) / self.shape_scale
         weights = (1.0 + np.log(feats.counts)) * self.idf[feats.buckets]
         norm = float(np.sqrt(weights @ weights)) or 1.0
         return shape, feats.buckets, weights / norm
 
     def matrix(self, prompts: Sequence[str]) -> sparse.csr_matrix:
+        """The design matrix of raw prompts."""
+        return self.matrix_of([featurise(p, len(self.idf)) for p in prompts])
+
+    def matrix_of(self, features: Sequence[PromptFeatures]) -> sparse.csr_matrix:
         """The design matrix: shape columns first, then the word buckets."""
-        n_buckets = len(self.idf)
         rows, cols, vals = [], [], []
-        for i, prompt in enumerate(prompts):
-            shape, buckets, weights = self.row(prompt)
+        for i, feats in enumerate(features):
+            shape, buckets, weights = self.scale(feats)
             rows.append(np.full(N_SHAPE + len(buckets), i))
             cols.append(np.concatenate([np.arange(N_SHAPE), N_SHAPE + buckets]))
             vals.append(np.concatenate([shape, weights]))
         return sparse.csr_matrix(
             (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(len(prompts), N_SHAPE + n_buckets),
+            shape=(len(features), N_SHAPE + len(self.idf)),
         )
 
 
-def fit_scaler(prompts: Sequence[str], n_buckets: int) -> FeatureScaler:
+def fit_scaler(features: Sequence[PromptFeatures], n_buckets: int) -> FeatureScaler:
     """Learn shape means and scales and the word IDF from training prompts."""
-    shapes = []
     df = np.zeros(n_buckets)
-    for prompt in prompts:
-        feats = featurise(prompt, n_buckets)
-        shapes.append(feats.shape)
+    for feats in features:
         df[feats.buckets] += 1.0
-    stacked = np.stack(shapes)
+    stacked = np.stack([f.shape for f in features])
     scale = stacked.std(axis=0)
     scale[scale < 1e-6] = 1.0
-    idf = np.log((1.0 + len(prompts)) / (1.0 + df)) + 1.0
+    idf = np.log((1.0 + len(features)) / (1.0 + df)) + 1.0
     return FeatureScaler(stacked.mean(axis=0), scale, idf)
 
 
@@ -135,7 +140,9 @@ class QualityPredictor:
     params: QualityFitParams
     data_sha256: str = ""
 
-    def logits(self, prompt: str, models: Sequence[str | ModelFacts]) -> NDArray[np.float64]:
+    def logits(
+        self, prompt: str, models: Sequence[str | ModelFacts]
+    ) -> NDArray[np.float64]:
         """Per-model logits of a good answer to ``prompt``."""
         shape, buckets, weights = self.scaler.row(prompt)
         cols = N_SHAPE + buckets
@@ -151,7 +158,9 @@ class QualityPredictor:
                 out[j] = self.ability[index] + common + own[index]
         return out
 
-    def predict(self, prompt: str, models: Sequence[str | ModelFacts]) -> NDArray[np.float64]:
+    def predict(
+        self, prompt: str, models: Sequence[str | ModelFacts]
+    ) -> NDArray[np.float64]:
         """Probability of a good answer from each of ``models``.
 
         Args:
@@ -164,7 +173,9 @@ class QualityPredictor:
         """
         return expit(self.logits(prompt, models))
 
-    def predict_matrix(self, prompts: Sequence[str], models: Sequence[str]) -> NDArray[np.float64]:
+    def predict_matrix(
+        self, prompts: Sequence[str], models: Sequence[str]
+    ) -> NDArray[np.float64]:
         """Probabilities for many prompts at once, shape (prompts, models)."""
         x = self.scaler.matrix(prompts)
         common = x @ self.shared
@@ -216,8 +227,9 @@ def fit_quality(
         The fitted predictor.
     """
     params = params or QualityFitParams()
-    scaler = fit_scaler(data.prompts, params.n_buckets)
-    x = scaler.matrix(data.prompts)
+    features = [featurise(p, params.n_buckets) for p in data.prompts]
+    scaler = fit_scaler(features, params.n_buckets)
+    x = scaler.matrix_of(features)
     y = np.clip(np.nan_to_num(data.scores, nan=0.5), 0.0, 1.0)
     mask = (~np.isnan(data.scores)).astype(np.float64)
     ability, shared, own = _solve(x, y, mask, params, progress)
@@ -281,13 +293,15 @@ def _solve(
 
     steps = 0
 
-    def step(_: NDArray[np.float64]) -> None:
+    def step(xk: object) -> None:
         nonlocal steps
         steps += 1
         if progress is not None:
             progress(steps)
 
-    theta0 = np.concatenate([base, np.zeros(n_features * (n_models + 1))])
+    theta0: NDArray[np.float64] = np.concatenate(
+        [base, np.zeros(n_features * (n_models + 1))]
+    )
     result = minimize(
         loss,
         theta0,

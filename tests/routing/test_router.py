@@ -6,7 +6,13 @@ import pytest
 
 from megarouter.catalog.prices import PriceTable
 from megarouter.errors import InvalidArgument, NotFound
-from megarouter.providers.spec import Capabilities, ModelMode, ModelSpec, Price, ProviderSpec
+from megarouter.providers.spec import (
+    Capabilities,
+    ModelMode,
+    ModelSpec,
+    Price,
+    ProviderSpec,
+)
 from megarouter.routing.catalog_view import RoutableCatalog
 from megarouter.routing.decision import (
     DropReason,
@@ -20,28 +26,45 @@ from megarouter.routing.router import RouteContext, Router
 CHAT = Capabilities(streaming=True, tools=True, json_mode=True)
 
 
-def model(name: str, price: Price | None, *, context: int = 100_000,
-          caps: Capabilities = CHAT, mode: ModelMode = ModelMode.CHAT) -> ModelSpec:
-    return ModelSpec(id=name, mode=mode, context_window=context, price=price,
-                     capabilities=caps)
+def model(
+    name: str,
+    price: Price | None,
+    *,
+    context: int = 100_000,
+    caps: Capabilities = CHAT,
+    mode: ModelMode = ModelMode.CHAT,
+) -> ModelSpec:
+    return ModelSpec(
+        id=name, mode=mode, context_window=context, price=price, capabilities=caps
+    )
 
 
 PROVIDERS = [
-    ProviderSpec(name="alpha", family="openai", models=(
-        model("small", Price(100_000, 400_000)),
-        model("big", Price(5_000_000, 15_000_000)),
-        model("tiny-context", Price(50_000, 50_000), context=1_000),
-        model("no-tools", Price(80_000, 80_000), caps=Capabilities(streaming=True)),
-        model("unpriced", None),
-        model("embed", Price(20_000), mode=ModelMode.EMBEDDING,
-              caps=Capabilities(embeddings=True)),
-    )),
-    ProviderSpec(name="beta", family="openai", models=(
-        model("small", Price(90_000, 350_000)),
-    )),
-    ProviderSpec(name="gamma", family="openai", models=(
-        model("huge", Price(30_000_000, 60_000_000)),
-    )),
+    ProviderSpec(
+        name="alpha",
+        family="openai",
+        models=(
+            model("small", Price(100_000, 400_000)),
+            model("big", Price(5_000_000, 15_000_000)),
+            model("tiny-context", Price(50_000, 50_000), context=1_000),
+            model("no-tools", Price(80_000, 80_000), caps=Capabilities(streaming=True)),
+            model("unpriced", None),
+            model(
+                "embed",
+                Price(20_000),
+                mode=ModelMode.EMBEDDING,
+                caps=Capabilities(embeddings=True),
+            ),
+        ),
+    ),
+    ProviderSpec(
+        name="beta", family="openai", models=(model("small", Price(90_000, 350_000)),)
+    ),
+    ProviderSpec(
+        name="gamma",
+        family="openai",
+        models=(model("huge", Price(30_000_000, 60_000_000)),),
+    ),
 ]
 
 
@@ -56,16 +79,20 @@ class Health:
         return {"alpha/small": 900.0, "beta/small": 200.0}.get(f"{provider}/{model}")
 
 
-def context(down: set[str] | None = None, configured: set[str] | None = None,
-            budget: int | None = None) -> RouteContext:
+def context(
+    down: set[str] | None = None,
+    configured: set[str] | None = None,
+    budget: int | None = None,
+) -> RouteContext:
     table = PriceTable(PROVIDERS)
     ready = configured if configured is not None else {"alpha", "beta"}
     catalog = RoutableCatalog(table.models(), lambda p: p in ready)
     return RouteContext(catalog, Health(down), budget)
 
 
-def ask(model_name: str = "auto", policy: RoutingPolicy | None = None,
-        **needs: object) -> RouteRequest:
+def ask(
+    model_name: str = "auto", policy: RoutingPolicy | None = None, **needs: object
+) -> RouteRequest:
     return RouteRequest(
         model=model_name,
         requirements=Requirements(**{"input_tokens": 100, **needs}),  # type: ignore[arg-type]
@@ -86,7 +113,9 @@ def test_auto_considers_only_configured_providers_and_explains_drops() -> None:
 
 
 def test_context_too_short_is_dropped_with_reason() -> None:
-    decision = Router().decide(ask(input_tokens=2_000, max_output_tokens=100), context())
+    decision = Router().decide(
+        ask(input_tokens=2_000, max_output_tokens=100), context()
+    )
     reasons = {d.model: d.reason for d in decision.dropped}
     assert reasons["alpha/tiny-context"] is DropReason.CONTEXT_TOO_SHORT
 
@@ -112,9 +141,15 @@ def test_open_circuit_drops_the_model_and_the_next_provider_serves() -> None:
 
 
 def test_strategies_rank_by_their_objective() -> None:
-    cheap = Router().decide(ask(policy=RoutingPolicy(strategy=Strategy.COST_FIRST)), context())
-    best = Router().decide(ask(policy=RoutingPolicy(strategy=Strategy.QUALITY_FIRST)), context())
-    fast = Router().decide(ask(policy=RoutingPolicy(strategy=Strategy.LATENCY_FIRST)), context())
+    cheap = Router().decide(
+        ask(policy=RoutingPolicy(strategy=Strategy.COST_FIRST)), context()
+    )
+    best = Router().decide(
+        ask(policy=RoutingPolicy(strategy=Strategy.QUALITY_FIRST)), context()
+    )
+    fast = Router().decide(
+        ask(policy=RoutingPolicy(strategy=Strategy.LATENCY_FIRST)), context()
+    )
     assert cheap.candidates[0].global_id == "alpha/tiny-context"
     assert best.candidates[0].global_id == "alpha/big"
     assert fast.candidates[0].global_id == "beta/small"
@@ -125,8 +160,14 @@ def test_strategies_rank_by_their_objective() -> None:
 def test_balanced_willingness_to_pay_moves_the_choice() -> None:
     frugal = RoutingPolicy(strategy=Strategy.BALANCED, willingness_to_pay=10)
     lavish = RoutingPolicy(strategy=Strategy.BALANCED, willingness_to_pay=1e9)
-    assert Router().decide(ask(policy=frugal), context()).candidates[0].global_id != "alpha/big"
-    assert Router().decide(ask(policy=lavish), context()).candidates[0].global_id == "alpha/big"
+    assert (
+        Router().decide(ask(policy=frugal), context()).candidates[0].global_id
+        != "alpha/big"
+    )
+    assert (
+        Router().decide(ask(policy=lavish), context()).candidates[0].global_id
+        == "alpha/big"
+    )
 
 
 def test_cost_cap_quality_floor_and_budget_drop_with_reasons() -> None:

@@ -20,6 +20,7 @@ from megarouter.completions.catalogs import OrgAdapters, OrgCatalogs
 from megarouter.completions.engine import CompletionEngine
 from megarouter.completions.routes import RouteResolver
 from megarouter.config import Settings
+from megarouter.governance.audit import AuditLog, AuditTrail
 from megarouter.governance.ledger import UsageLedger
 from megarouter.providers.admin import ProviderAdmin
 from megarouter.providers.credentials import CredentialCipher, CredentialStore
@@ -27,7 +28,15 @@ from megarouter.providers.health import HealthBoard
 from megarouter.providers.registry import ProviderRegistry
 from megarouter.providers.settings import ProviderSettings
 from megarouter.providers.tokens import TokenCounter, load_encoding
-from megarouter.routing.router import Router
+from megarouter.routing.bundle import load_default_predictor
+from megarouter.routing.feedback import FeedbackStore
+from megarouter.routing.learned import (
+    FeedbackAdjustments,
+    LearnedQuality,
+    ReloadingArtifact,
+)
+from megarouter.routing.policies import RoutingPolicies
+from megarouter.routing.router import PriorQuality, QualityModel, Router
 from megarouter.routing.tasks import load_default_task_classifier
 from megarouter.services.admin import Tenancy
 from megarouter.store import migrations
@@ -49,10 +58,14 @@ class Components:
     watcher: EpochWatcher
     tenancy: Tenancy
     providers: ProviderAdmin
+    policies: RoutingPolicies
     ledger: UsageLedger
     health: HealthBoard
     adapters: OrgAdapters
     engine: CompletionEngine
+    routes: RouteResolver
+    feedback: FeedbackStore
+    artifact: ReloadingArtifact | None
     bootstrap: BootstrapResult | None
 
 
@@ -90,12 +103,14 @@ async def build(
     await watcher.refresh()
     watcher.start()
     store_args = {"on_auth_change": watcher.refresh}
+    trail = AuditTrail()
     tenancy = Tenancy(
-        orgs=Orgs(database, **store_args),
-        teams=Teams(database, **store_args),
-        principals=Principals(database, **store_args),
-        keys=ApiKeys(database, hasher, **store_args),
-        bindings=RoleBindings(database, **store_args),
+        orgs=Orgs(database, audit=trail, **store_args),
+        teams=Teams(database, audit=trail, **store_args),
+        principals=Principals(database, audit=trail, **store_args),
+        keys=ApiKeys(database, hasher, audit=trail, **store_args),
+        bindings=RoleBindings(database, audit=trail, **store_args),
+        audit=AuditLog(database),
     )
 
     registry = ProviderRegistry()
@@ -105,8 +120,8 @@ async def build(
     providers = ProviderAdmin(
         database,
         registry,
-        CredentialStore(database, CredentialCipher(secret)),
-        ProviderSettings(database),
+        CredentialStore(database, CredentialCipher(secret), audit=trail),
+        ProviderSettings(database, audit=trail),
     )
 
     # Loading the tokenizer and the task classifier takes a few hundred ms;
@@ -117,8 +132,28 @@ async def build(
     ledger = UsageLedger(database)
     ledger.start()
     adapters = OrgAdapters(providers)
-    router = Router(classify=lambda prompt: classifier.classify(prompt).task.value)
-    routes = RouteResolver(router, OrgCatalogs(providers), health)
+    adjustments = FeedbackAdjustments()
+    feedback = FeedbackStore(
+        database, adjustments, settings.feedback_refresh_interval
+    )
+    await feedback.refresh()
+    feedback.start()
+    quality: QualityModel = PriorQuality()
+    artifact: ReloadingArtifact | None = None
+    if settings.router_quality == "learned":
+        learned = quality = LearnedQuality(
+            await asyncio.to_thread(load_default_predictor), adjustments
+        )
+        artifact = ReloadingArtifact(settings.router_artifact, learned.use)
+        if settings.router_artifact is not None:
+            await asyncio.to_thread(artifact.load)
+        artifact.start()
+    router = Router(
+        quality=quality,
+        classify=lambda prompt: classifier.classify(prompt).task.value,
+    )
+    policies = RoutingPolicies(database, audit=trail)
+    routes = RouteResolver(router, OrgCatalogs(providers), health, policies)
     engine = CompletionEngine(routes, adapters, health, ledger, TokenCounter())
 
     return Components(
@@ -129,10 +164,14 @@ async def build(
         watcher=watcher,
         tenancy=tenancy,
         providers=providers,
+        policies=policies,
         ledger=ledger,
         health=health,
         adapters=adapters,
         engine=engine,
+        routes=routes,
+        feedback=feedback,
+        artifact=artifact,
         bootstrap=created,
     )
 
@@ -140,6 +179,9 @@ async def build(
 async def close(components: Components) -> None:
     """Flush usage records, close provider connections and the database."""
     await components.ledger.stop()
+    await components.feedback.stop()
+    if components.artifact is not None:
+        await components.artifact.stop()
     await components.adapters.aclose()
     await components.watcher.stop()
     await components.database.dispose()

@@ -66,8 +66,15 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="Largest gRPC message accepted/sent."
     )
-    keepalive_time_ms: int = Field(30_000, ge=1000)
-    keepalive_timeout_ms: int = Field(10_000, ge=1000)
+    keepalive_time_ms: int = Field(
+        60_000, ge=1000, description="Milliseconds between keepalive pings."
+    )
+    keepalive_timeout_ms: int = Field(
+        20_000,
+        ge=1000,
+        description="Milliseconds a ping may wait for its ack before the "
+        "connection, and every call on it, is dropped.",
+    )
     auth_refresh_interval: float = Field(
         1.0,
         gt=0,
@@ -81,6 +88,19 @@ class Settings(BaseSettings):
     )
     plugins: str = Field(
         "", description="Comma-separated allow-list of plugin names; empty: all."
+    )
+    router_quality: str = Field(
+        "learned",
+        description="The router's quality model: learned (the fitted predictor) "
+        "or prior (catalog facts only).",
+    )
+    router_artifact: Path | None = Field(
+        None,
+        description="A directory written by `megarouter router fit`; unset for "
+        "the artifact shipped in the package. Reloaded when its files change.",
+    )
+    feedback_refresh_interval: float = Field(
+        10.0, gt=0, description="Seconds between re-reads of callers' scores."
     )
     log_level: str = Field("INFO")
 
@@ -99,6 +119,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
             )
+        return value
+
+    @field_validator("router_quality")
+    @classmethod
+    def _check_router_quality(cls, value: str) -> str:
+        if value not in {"learned", "prior"}:
+            raise ValueError("expected learned or prior")
         return value
 
     @field_validator("log_level")

@@ -21,6 +21,7 @@ from megarouter.config import Settings
 from megarouter.errors import ConfigurationError
 from megarouter.services.admin import AdminServicer
 from megarouter.services.completion import CompletionServicer
+from megarouter.services.route import RouteServicer
 from megarouter.store.database import Database
 from megarouter.tenancy.bootstrap import BootstrapResult
 from megarouter.v1 import (
@@ -28,6 +29,8 @@ from megarouter.v1 import (
     admin_service_pb2_grpc,
     completion_service_pb2,
     completion_service_pb2_grpc,
+    route_service_pb2,
+    route_service_pb2_grpc,
 )
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ logger = logging.getLogger(__name__)
 SERVICE_NAMES = (
     admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
     completion_service_pb2.DESCRIPTOR.services_by_name["CompletionService"].full_name,
+    route_service_pb2.DESCRIPTOR.services_by_name["RouteService"].full_name,
 )
 
 
@@ -76,10 +80,13 @@ async def start(
         options=_channel_options(settings),
     )
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(parts.tenancy, parts.providers), server
+        AdminServicer(parts.tenancy, parts.providers, parts.policies), server
     )
     completion_service_pb2_grpc.add_CompletionServiceServicer_to_server(
-        CompletionServicer(parts.engine), server
+        CompletionServicer(parts.engine, parts.feedback), server
+    )
+    route_service_pb2_grpc.add_RouteServiceServicer_to_server(
+        RouteServicer(parts.engine, parts.routes), server
     )
     health_servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -95,9 +102,7 @@ async def start(
     await server.start()
     for name in ("", *SERVICE_NAMES):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    logger.info(
-        "serving on port %d (database %s)", port, _safe_url(parts.database.url)
-    )
+    logger.info("serving on port %d (database %s)", port, _safe_url(parts.database.url))
     return Runtime(settings, parts, server, health_servicer, port)
 
 

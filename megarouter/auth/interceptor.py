@@ -27,6 +27,7 @@ from megarouter.auth.caller import Caller
 from megarouter.auth.permissions import PUBLIC_PREFIXES, RPC_PERMISSIONS
 from megarouter.auth.policy import PolicyEnforcer
 from megarouter.auth.roles import Permission
+from megarouter.context import bind_request_id
 from megarouter.errors import MegaRouterError, PermissionDenied, Unauthenticated
 from megarouter.services.status import to_status
 
@@ -171,7 +172,9 @@ class RequestInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         for key, value in context.invocation_metadata() or ():
             if key == REQUEST_ID_HEADER and isinstance(value, str):
                 request_id = value[:128]
-        return RequestInfo(request_id or uuid.uuid4().hex, method)
+        request_id = request_id or uuid.uuid4().hex
+        bind_request_id(request_id)  # for code that must not import gRPC
+        return RequestInfo(request_id, method)
 
     async def _admit(self, info: RequestInfo, context: Context) -> None:
         key = _api_key(context)

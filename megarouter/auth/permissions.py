@@ -47,6 +47,16 @@ RPC_PERMISSIONS: dict[str, Permission] = {
     ADMIN + "SetProviderCredential": ("providers", "update"),
     ADMIN + "DeleteProviderCredential": ("providers", "update"),
     ADMIN + "ListProviderCredentials": ("providers", "list"),
+    ADMIN + "CreateRoutingPolicy": ("policies", "update"),
+    ADMIN + "GetRoutingPolicy": ("policies", "list"),
+    ADMIN + "ListRoutingPolicies": ("policies", "list"),
+    ADMIN + "UpdateRoutingPolicy": ("policies", "update"),
+    ADMIN + "DeleteRoutingPolicy": ("policies", "update"),
+    # team_admin holds policies:update too; the policy store lets it act only
+    # on its own team's attachments.
+    ADMIN + "AttachRoutingPolicy": ("policies", "update"),
+    ADMIN + "DetachRoutingPolicy": ("policies", "update"),
+    ADMIN + "ListAuditEvents": ("audit", "list"),
 }
 
 COMPLETION = "/megarouter.v1.CompletionService/"
@@ -56,6 +66,9 @@ RPC_PERMISSIONS.update(
         COMPLETION + "Complete": ("completions", "invoke"),
         COMPLETION + "StreamComplete": ("completions", "invoke"),
         COMPLETION + "Embed": ("completions", "invoke"),
+        COMPLETION + "SubmitFeedback": ("completions", "invoke"),
+        "/megarouter.v1.RouteService/Route": ("routes", "invoke"),
+        "/megarouter.v1.RouteService/ListAvailableModels": ("models", "list"),
     }
 )
 

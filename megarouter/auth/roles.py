@@ -8,10 +8,12 @@ are granted in an org, some of them limited to one team:
     Operates the MegaRouter installation: creates and deletes orgs and acts
     in every org. Granted only in the bootstrap org.
 ``org_admin``
-    Runs one org: teams, principals, keys, role bindings, settings.
+    Runs one org: teams, principals, keys, role bindings, settings and
+    routing policies.
 ``team_admin``
     Runs its teams: their principals, their keys, and developer, viewer and
-    team_admin bindings within them. Always limited to one team.
+    team_admin bindings within them, and which routing policy applies to
+    them and their keys. Always limited to one team.
 ``developer``
     Calls models and manages its own API keys.
 ``viewer``
@@ -72,6 +74,7 @@ ROLES: dict[str, Role] = {
                 ("routes", "invoke"),
                 ("models", "list"),
                 ("providers", "*"),
+                ("policies", "*"),
                 ("usage", "read"),
                 ("budgets", "*"),
                 ("audit", "list"),
@@ -89,6 +92,8 @@ ROLES: dict[str, Role] = {
                 ("completions", "invoke"),
                 ("routes", "invoke"),
                 ("models", "list"),
+                ("policies", "list"),
+                ("policies", "update"),  # its own team's attachments only
                 ("usage", "read"),
             },
             team_scoped=True,
@@ -105,6 +110,7 @@ ROLES: dict[str, Role] = {
                 ("completions", "invoke"),
                 ("routes", "invoke"),
                 ("models", "list"),
+                ("policies", "list"),
             },
         ),
         Role(
@@ -116,12 +122,19 @@ ROLES: dict[str, Role] = {
                 ("keys", "list"),
                 ("rolebindings", "list"),
                 ("models", "list"),
+                ("policies", "list"),
             },
         ),
         Role(
             "billing",
             "Reads usage and spending and manages budgets.",
-            READ_DIRECTORY | {("usage", "read"), ("budgets", "*"), ("models", "list")},
+            READ_DIRECTORY
+            | {
+                ("usage", "read"),
+                ("budgets", "*"),
+                ("models", "list"),
+                ("policies", "list"),
+            },
         ),
     ]
 }

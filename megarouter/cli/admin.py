@@ -555,4 +555,5 @@ def delete_binding(
     session.client.delete_role_binding(name)
     output.show_done(f"Deleted {name}.", {"deleted": name}, as_json=as_json)
 
+import megarouter.cli.admin_audit  # noqa: E402,F401  (registers subcommands)
 from megarouter.cli import admin_providers  # noqa: E402,F401  (registers subcommands)

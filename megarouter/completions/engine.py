@@ -89,6 +89,19 @@ class CompletionEngine:
         self._tokens = tokens
         self._in_flight: dict[tuple[str, str], asyncio.Future[str]] = {}
 
+    # --- deciding without calling -----------------------------------------
+
+    async def route(
+        self, call: CallContext, request: CompletionRequest, *, stream: bool
+    ) -> tuple[RouteDecision, int]:
+        """The decision a call would follow, and the prompt's token count."""
+        request.validate()
+        input_tokens = self._count_input(request)
+        decision = await self._routes.decide(
+            call, request, input_tokens, stream=stream
+        )
+        return decision, input_tokens
+
     # --- unary ------------------------------------------------------------
 
     async def complete(
@@ -125,7 +138,7 @@ class CompletionEngine:
                 call,
                 decision,
                 attempt,
-                self._routes.max_attempts(request),
+                decision.max_attempts,
             )
         except BaseException as error:
             await self._record_failure(call, record, started, error)
@@ -182,7 +195,7 @@ class CompletionEngine:
                 call,
                 decision,
                 attempt,
-                self._routes.max_attempts(request),
+                decision.max_attempts,
                 record_success=False,  # the stream's end decides
             )
         except BaseException as error:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Protocol
 
+from megarouter.catalog.prices import CatalogModel
 from megarouter.completions.requests import (
     CallContext,
     CompletionRequest,
@@ -131,8 +133,26 @@ class RouteResolver:
 
     async def _decide(self, call: CallContext, request: RouteRequest) -> RouteDecision:
         catalog = await self._catalogs.catalog_for(call.caller.org_id)
-        context = RouteContext(catalog=catalog, health=self._health)
+        context = RouteContext(
+            catalog=catalog, health=self._health, org_id=call.caller.org_id
+        )
         return self.router.decide(request, context)
 
-    def max_attempts(self, request: CompletionRequest) -> int:
-        return RoutingPolicy().max_attempts
+    async def available_models(
+        self, call: CallContext, mode: ModelMode | None
+    ) -> list[CatalogModel]:
+        """Models the caller may use: enabled, configured, priced, allowed."""
+        catalog = await self._catalogs.catalog_for(call.caller.org_id)
+        allowed = (await self._policies.policy_for(call, "")).allowed_models
+        usable = []
+        for row, model in enumerate(catalog.models):
+            if not (catalog.enabled[row] and catalog.configured[row]):
+                continue
+            if model.price is None or (mode is not None and model.spec.mode != mode):
+                continue
+            if allowed and not any(
+                fnmatch.fnmatchcase(model.global_id, p) for p in allowed
+            ):
+                continue
+            usable.append(model)
+        return sorted(usable, key=lambda m: m.global_id)

@@ -185,7 +185,7 @@ class ProviderAdmin:
         """
         await self._require_org(caller, org_id)
         self.registry.provider(provider)
-        await self.settings.set_provider_enabled(org_id, provider, enabled)
+        await self.settings.set_provider_enabled(org_id, provider, enabled, caller)
         catalog = await self.catalog(org_id)
         stored = await self.credentials.stored_providers(org_id)
         return self._provider_view(org_id, provider, catalog, stored)
@@ -245,7 +245,8 @@ class ProviderAdmin:
         """
         await self._require_org(caller, org_id)
         spec, model = self._model(global_id)
-        await self.settings.set_model_enabled(org_id, (spec.name, model.id), enabled)
+        key = (spec.name, model.id)
+        await self.settings.set_model_enabled(org_id, key, enabled, caller)
         return await self._view_after_change(org_id, spec, model)
 
     async def set_price(
@@ -260,7 +261,7 @@ class ProviderAdmin:
         check_price(price)
         await self._require_org(caller, org_id)
         spec, model = self._model(global_id)
-        await self.settings.set_price(org_id, (spec.name, model.id), price)
+        await self.settings.set_price(org_id, (spec.name, model.id), price, caller)
         return await self._view_after_change(org_id, spec, model)
 
     async def clear_price(
@@ -273,7 +274,7 @@ class ProviderAdmin:
         """
         await self._require_org(caller, org_id)
         spec, model = self._model(global_id)
-        await self.settings.clear_price(org_id, (spec.name, model.id))
+        await self.settings.clear_price(org_id, (spec.name, model.id), caller)
         return await self._view_after_change(org_id, spec, model)
 
     def _model(self, global_id: str) -> tuple[ProviderSpec, ModelSpec]:
@@ -303,7 +304,7 @@ class ProviderAdmin:
             raise InvalidArgument.for_field(
                 "provider", f"provider {provider!r} takes no credential"
             )
-        return await self.credentials.set(org_id, provider, credential)
+        return await self.credentials.set(org_id, provider, credential, caller)
 
     async def delete_credential(
         self, caller: Caller, org_id: str, provider: str
@@ -314,7 +315,7 @@ class ProviderAdmin:
             NotFound: the org does not exist or has no such credential.
         """
         await self._require_org(caller, org_id)
-        await self.credentials.delete(org_id, provider)
+        await self.credentials.delete(org_id, provider, caller)
 
     async def list_credentials(
         self, caller: Caller, org_id: str

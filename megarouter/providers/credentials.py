@@ -28,7 +28,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, select
 from sqlmodel import col
 
+from megarouter.auth.caller import Caller
 from megarouter.errors import ConfigurationError, InvalidArgument, NotFound
+from megarouter.governance.audit import NO_AUDIT, AuditTrail, credential_state
 from megarouter.providers.pool import credential_from_env
 from megarouter.providers.spec import Credential, ProviderSpec
 from megarouter.store.database import Database
@@ -169,14 +171,26 @@ class CredentialStore:
     Args:
         database: where the encrypted rows live.
         cipher: encrypts and decrypts them.
+        audit: records every change in the audit log (part names only);
+            None records nothing.
     """
 
-    def __init__(self, database: Database, cipher: CredentialCipher) -> None:
+    def __init__(
+        self,
+        database: Database,
+        cipher: CredentialCipher,
+        audit: AuditTrail | None = None,
+    ) -> None:
         self._database = database
         self._cipher = cipher
+        self._audit = audit or NO_AUDIT
 
     async def set(
-        self, org_id: str, provider: str, credential: Credential
+        self,
+        org_id: str,
+        provider: str,
+        credential: Credential,
+        actor: Caller | None = None,
     ) -> CredentialMetadata:
         """Store ``credential`` as the org's for ``provider``, replacing any.
 
@@ -188,6 +202,8 @@ class CredentialStore:
         extra_keys = ",".join(sorted(credential.extra))
 
         async with self._database.transaction() as session:
+            stored = await session.get(ProviderCredentialRow, (org_id, provider))
+            before = credential_state(stored.extra_keys if stored else None)
             await upsert(
                 session,
                 ProviderCredentialRow,
@@ -198,7 +214,10 @@ class CredentialStore:
             row = await session.get(
                 ProviderCredentialRow, (org_id, provider), populate_existing=True
             )
-        assert row is not None, "the upsert wrote it"
+            assert row is not None, "the upsert wrote it"
+            after = credential_state(row.extra_keys)
+            name = _credential_name(org_id, provider)
+            self._audit.record(session, actor, "credentials.set", name, before, after)
 
         logger.info(
             "stored a credential for org=%s provider=%s (extra parts: %s)",
@@ -208,21 +227,27 @@ class CredentialStore:
         )
         return _metadata(row)
 
-    async def delete(self, org_id: str, provider: str) -> None:
+    async def delete(
+        self, org_id: str, provider: str, actor: Caller | None = None
+    ) -> None:
         """Forget the org's stored credential for ``provider``.
 
         Raises:
             NotFound: none is stored.
         """
+        name = _credential_name(org_id, provider)
         async with self._database.transaction() as session:
+            stored = await session.get(ProviderCredentialRow, (org_id, provider))
             result = await session.execute(
                 delete(ProviderCredentialRow).where(
                     col(ProviderCredentialRow.org_id) == org_id,
                     col(ProviderCredentialRow.provider) == provider,
                 )
             )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            raise NotFound(f"orgs/{org_id}/providers/{provider}/credential not found")
+            if not result.rowcount or stored is None:  # type: ignore[attr-defined]
+                raise NotFound(f"{name} not found")
+            before = credential_state(stored.extra_keys)
+            self._audit.record(session, actor, "credentials.delete", name, before, None)
         logger.info("deleted the credential of org=%s provider=%s", org_id, provider)
 
     async def list_metadata(self, org_id: str) -> list[CredentialMetadata]:
@@ -272,6 +297,10 @@ def credential_source(spec: ProviderSpec, stored: bool) -> CredentialSource:
     if credential_from_env(spec) is not None:
         return CredentialSource.ENVIRONMENT
     return CredentialSource.MISSING
+
+
+def _credential_name(org_id: str, provider: str) -> str:
+    return f"orgs/{org_id}/providers/{provider}/credential"
 
 
 def _metadata(row: ProviderCredentialRow) -> CredentialMetadata:

@@ -18,10 +18,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from megarouter.auth.caller import Caller
 from megarouter.catalog.prices import ModelKey, PriceTable
 from megarouter.errors import InvalidArgument
+from megarouter.governance.audit import NO_AUDIT, AuditTrail
 from megarouter.providers.registry import (
     CatalogModel,
     ProviderRegistry,
@@ -61,10 +64,12 @@ class ProviderSettings:
 
     Args:
         database: where the settings rows live.
+        audit: records every change in the audit log; None records nothing.
     """
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, audit: AuditTrail | None = None) -> None:
         self._database = database
+        self._audit = audit or NO_AUDIT
 
     async def load(self, org_id: str) -> OrgSettings:
         """The org's choices; defaults (all enabled, list prices) when none."""
@@ -88,10 +93,12 @@ class ProviderSettings:
         )
 
     async def set_provider_enabled(
-        self, org_id: str, provider: str, enabled: bool
+        self, org_id: str, provider: str, enabled: bool, actor: Caller | None = None
     ) -> None:
         """Let the org use ``provider`` (its enabled models), or stop it."""
         async with self._database.transaction() as session:
+            row = await session.get(ProviderSettingRow, (org_id, provider))
+            before = {"enabled": row.enabled if row else True}
             await upsert(
                 session,
                 ProviderSettingRow,
@@ -99,16 +106,23 @@ class ProviderSettings:
                 {"enabled": enabled},
                 insert_only={"version": 1},
             )
+            action = "providers.enable" if enabled else "providers.disable"
+            name = f"orgs/{org_id}/providers/{provider}"
+            after = {"enabled": enabled}
+            self._audit.record(session, actor, action, name, before, after)
         logger.info("org=%s provider=%s enabled=%s", org_id, provider, enabled)
 
     async def set_model_enabled(
-        self, org_id: str, key: ModelKey, enabled: bool
+        self, org_id: str, key: ModelKey, enabled: bool, actor: Caller | None = None
     ) -> None:
         """Let the org use a model, or stop it."""
-        await self._write_model(org_id, key, {"enabled": enabled})
+        action = "models.enable" if enabled else "models.disable"
+        await self._write_model(org_id, key, {"enabled": enabled}, actor, action)
         logger.info("org=%s model=%s/%s enabled=%s", org_id, *key, enabled)
 
-    async def set_price(self, org_id: str, key: ModelKey, price: Price) -> None:
+    async def set_price(
+        self, org_id: str, key: ModelKey, price: Price, actor: Caller | None = None
+    ) -> None:
         """Charge the org ``price`` for a model, over its list price.
 
         Raises:
@@ -122,6 +136,8 @@ class ProviderSettings:
                 "input_micros_per_mtok": price.input_per_mtok,
                 "output_micros_per_mtok": price.output_per_mtok,
             },
+            actor,
+            "models.set_price",
         )
         logger.info(
             "org=%s model=%s/%s price set to %d/%d micro-USD per Mtok",
@@ -131,17 +147,26 @@ class ProviderSettings:
             price.output_per_mtok,
         )
 
-    async def clear_price(self, org_id: str, key: ModelKey) -> None:
+    async def clear_price(
+        self, org_id: str, key: ModelKey, actor: Caller | None = None
+    ) -> None:
         """Drop the org's price for a model; its list price applies again."""
         await self._write_model(
             org_id,
             key,
             {"input_micros_per_mtok": None, "output_micros_per_mtok": None},
+            actor,
+            "models.clear_price",
         )
         logger.info("org=%s model=%s/%s price cleared", org_id, *key)
 
     async def _write_model(
-        self, org_id: str, key: ModelKey, values: dict[str, object]
+        self,
+        org_id: str,
+        key: ModelKey,
+        values: dict[str, object],
+        actor: Caller | None,
+        action: str,
     ) -> None:
         """Change some columns of a model's row, creating it if need be."""
         provider, model = key
@@ -149,6 +174,7 @@ class ProviderSettings:
         if "enabled" not in values:
             insert_only["enabled"] = True
         async with self._database.transaction() as session:
+            before = await _model_state(session, org_id, key)
             await upsert(
                 session,
                 ModelSettingRow,
@@ -156,6 +182,24 @@ class ProviderSettings:
                 values,
                 insert_only,
             )
+            after = await _model_state(session, org_id, key)
+            name = f"orgs/{org_id}/models/{global_model_id(provider, model)}"
+            self._audit.record(session, actor, action, name, before, after)
+
+
+async def _model_state(
+    session: AsyncSession, org_id: str, key: ModelKey
+) -> dict[str, object]:
+    """A model's settings as the audit log shows them."""
+    row = await session.get(ModelSettingRow, (org_id, *key), populate_existing=True)
+    state: dict[str, object] = {"enabled": row is None or row.enabled, "price": None}
+    price = _price(row) if row else None
+    if price is not None:
+        state["price"] = {
+            "input_micros_per_mtok": price.input_per_mtok,
+            "output_micros_per_mtok": price.output_per_mtok,
+        }
+    return state
 
 
 def check_price(price: Price) -> Price:

@@ -137,6 +137,8 @@ class RouteDecision:
         dropped: every model considered and dropped, with its reason.
         considered: how many models were considered in all.
         reason: one line explaining the first choice.
+        max_attempts: how many of the candidates a call may try (the
+            policy's).
     """
 
     task_type: str
@@ -145,3 +147,5 @@ class RouteDecision:
     dropped: tuple[Dropped, ...]
     considered: int
     reason: str
+    policy: str = ""
+    max_attempts: int = 3  # RoutingPolicy().max_attempts

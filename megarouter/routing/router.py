@@ -53,7 +53,12 @@ class QualityModel(Protocol):
     name: str
 
     def predict(
-        self, prompt: str, rows: NDArray[np.intp], catalog: RoutableCatalog
+        self,
+        prompt: str,
+        task: str,
+        org_id: str,
+        rows: NDArray[np.intp],
+        catalog: RoutableCatalog,
     ) -> NDArray[np.float64]: ...
 
 
@@ -63,7 +68,12 @@ class PriorQuality:
     name = "catalog prior"
 
     def predict(
-        self, prompt: str, rows: NDArray[np.intp], catalog: RoutableCatalog
+        self,
+        prompt: str,
+        task: str,
+        org_id: str,
+        rows: NDArray[np.intp],
+        catalog: RoutableCatalog,
     ) -> NDArray[np.float64]:
         return np.asarray(catalog.prior[rows])
 
@@ -83,11 +93,13 @@ class RouteContext:
         health: live provider health.
         budget_left_micros: the smallest remaining amount of any budget that
             covers the caller, or None when no budget applies.
+        org_id: the caller's org (feedback adjustments are per org).
     """
 
     catalog: RoutableCatalog
     health: HealthView
     budget_left_micros: int | None = None
+    org_id: str = ""
 
 
 class Router:
@@ -143,7 +155,9 @@ class Router:
         rows = self._drop_unhealthy(rows, catalog, context.health, dropped)
 
         costs = _estimate_costs(catalog, rows, needs.input_tokens, output_tokens)
-        quality = self.quality.predict(request.prompt, rows, catalog)
+        quality = self.quality.predict(
+            request.prompt, task, context.org_id, rows, catalog
+        )
         latency = np.array(
             [_latency(catalog, int(r), context.health, output_tokens) for r in rows]
         )
@@ -201,6 +215,8 @@ class Router:
             dropped=tuple(dropped),
             considered=considered,
             reason=_reason(request, candidates, strategy, task, considered),
+            max_attempts=policy.max_attempts,
+            policy=policy.name,
         )
 
     def _task_type(self, request: RouteRequest) -> str:

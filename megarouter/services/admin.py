@@ -9,8 +9,12 @@ from grpc import aio
 
 from megarouter.auth.interceptor import current_caller
 from megarouter.errors import InvalidArgument
+from megarouter.governance.audit import AuditLog
 from megarouter.providers.admin import ProviderAdmin
+from megarouter.routing.policies import RoutingPolicies
 from megarouter.services import admin_convert as convert
+from megarouter.services.audit_admin import AuditAdminMixin
+from megarouter.services.policy_admin import PolicyAdminMixin
 from megarouter.services.provider_admin import ProviderAdminMixin
 from megarouter.tenancy import names
 from megarouter.tenancy.bindings import RoleBindings
@@ -38,6 +42,7 @@ class Tenancy:
     principals: Principals
     keys: ApiKeys
     bindings: RoleBindings
+    audit: AuditLog
 
 
 def _request_id(value: str) -> str:
@@ -49,10 +54,19 @@ def _require(value: Any, field: str) -> None:
         raise InvalidArgument.for_field(field, "is required")
 
 
-class AdminServicer(ProviderAdminMixin, api_grpc.AdminServiceServicer):
-    def __init__(self, tenancy: Tenancy, providers: ProviderAdmin) -> None:
+class AdminServicer(
+    ProviderAdminMixin,
+    AuditAdminMixin,
+    PolicyAdminMixin,
+    api_grpc.AdminServiceServicer,
+):
+    def __init__(
+        self, tenancy: Tenancy, providers: ProviderAdmin, policies: RoutingPolicies
+    ) -> None:
         self._t = tenancy
         self._providers = providers
+        self._policies = policies
+        self._audit_log = tenancy.audit
 
     # --- orgs -------------------------------------------------------------
 

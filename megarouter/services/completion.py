@@ -11,6 +11,7 @@ from grpc import aio
 from megarouter.auth.interceptor import current_caller, current_request
 from megarouter.completions.engine import CompletionEngine
 from megarouter.completions.requests import CallContext, EmbeddingCall
+from megarouter.routing.feedback import FeedbackStore
 from megarouter.services import chat_convert as convert
 from megarouter.v1 import chat_pb2 as chat
 from megarouter.v1 import completion_service_pb2 as api
@@ -20,21 +21,38 @@ from megarouter.v1 import completion_service_pb2_grpc as api_grpc
 Context: TypeAlias = "aio.ServicerContext[Any, Any]"
 
 
-def _call(context: Context) -> CallContext:
+def call_context(context: Context) -> CallContext:
+    """The domain view of the current RPC: caller, request id, deadline."""
     remaining = context.time_remaining()
     deadline = None if remaining is None else time.monotonic() + remaining
     return CallContext(current_caller(), current_request().request_id, deadline)
 
 
 class CompletionServicer(api_grpc.CompletionServiceServicer):
-    def __init__(self, engine: CompletionEngine) -> None:
+    def __init__(self, engine: CompletionEngine, feedback: FeedbackStore) -> None:
         self._engine = engine
+        self._feedback = feedback
+
+    async def SubmitFeedback(
+        self, request: api.SubmitFeedbackRequest, context: Context
+    ) -> api.SubmitFeedbackResponse:
+        caller = current_caller()
+        scored = await self._feedback.submit(
+            caller.org_id,
+            caller.principal_id,
+            request.request_id,
+            request.score,
+            request.label,
+        )
+        return api.SubmitFeedbackResponse(
+            model=scored.model, task_type=scored.task_type
+        )
 
     async def Complete(
         self, request: api.CompleteRequest, context: Context
     ) -> api.CompleteResponse:
         result = await self._engine.complete(
-            _call(context), convert.completion_request(request)
+            call_context(context), convert.completion_request(request)
         )
         return api.CompleteResponse(
             message=convert.assistant_message(result),
@@ -53,7 +71,7 @@ class CompletionServicer(api_grpc.CompletionServiceServicer):
         self, request: api.StreamCompleteRequest, context: Context
     ) -> AsyncIterator[api.StreamCompleteResponse]:
         pieces = self._engine.stream(
-            _call(context), convert.completion_request(request)
+            call_context(context), convert.completion_request(request)
         )
         async for piece in pieces:
             if piece.chunk is not None:
@@ -92,7 +110,7 @@ class CompletionServicer(api_grpc.CompletionServiceServicer):
             scenario=request.scenario,
             client_request_id=request.client_request_id,
         )
-        result = await self._engine.embed(_call(context), call)
+        result = await self._engine.embed(call_context(context), call)
         return api.EmbedResponse(
             embeddings=[api.Embedding(values=vector) for vector in result.vectors],
             usage=chat.Usage(

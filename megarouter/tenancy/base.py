@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 
 from megarouter.auth.caller import Caller
 from megarouter.errors import EtagMismatch, InvalidArgument, NotFound, PermissionDenied
+from megarouter.governance.audit import NO_AUDIT, AuditTrail
 from megarouter.store.database import Database
 from megarouter.store.tables import utcnow
 from megarouter.tenancy.listing import Condition, PageRequest, next_page_token
@@ -30,15 +31,18 @@ class TenancyStore:
         on_auth_change: awaited after a commit that changed keys, roles or
             principals, so this process reloads at once (other processes
             follow through the auth epoch).
+        audit: records every change in the audit log; None records nothing.
     """
 
     def __init__(
         self,
         database: Database,
         on_auth_change: Callable[[], Awaitable[None]] | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
         self.database = database
         self._on_auth_change = on_auth_change
+        self.audit = audit or NO_AUDIT
 
     async def auth_changed(self) -> None:
         if self._on_auth_change is not None:

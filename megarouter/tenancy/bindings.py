@@ -71,6 +71,8 @@ class RoleBindings(TenancyStore):
                 team_id=team_id,
             )
             session.add(row)
+            name = names.binding_name(org_id, row.id)
+            self.audit.record(session, caller, "rolebindings.create", name, None, row)
             subject = names.principal_name(org_id, principal_id)
             await policy.grant(session, subject, role, org_id)
             await bump_epoch(session)
@@ -117,6 +119,8 @@ class RoleBindings(TenancyStore):
             if row.role == "platform_admin":
                 await _require_another_platform_admin(session)
             await session.delete(row)
+            name = names.binding_name(org_id, binding_id)
+            self.audit.record(session, caller, "rolebindings.delete", name, row, None)
             await session.flush()
             remaining = await session.scalar(
                 select(func.count()).where(

@@ -11,6 +11,7 @@ from megarouter.auth.caller import Caller
 from megarouter.auth.epoch import bump_epoch
 from megarouter.auth.keys import KeyHasher, mint_key, new_key_id, visible_prefix
 from megarouter.errors import InvalidArgument, NotFound, PermissionDenied
+from megarouter.governance.audit import snapshot
 from megarouter.store.database import Database
 from megarouter.store.tables import ApiKeyRow, PrincipalRow, as_utc, utcnow
 from megarouter.tenancy import names
@@ -76,6 +77,8 @@ class ApiKeys(TenancyStore):
                 expire_time=expire_time,
             )
             session.add(row)
+            name = names.key_name(org_id, principal_id, row.id)
+            self.audit.record(session, caller, "keys.create", name, None, row)
         return row, secret
 
     async def get(
@@ -141,9 +144,12 @@ class ApiKeys(TenancyStore):
                 raise NotFound(
                     f"{names.key_name(org_id, principal_id, key_id)} not found"
                 )
+            before = snapshot(row)
             if row.revoke_time is None:
                 row.revoke_time = utcnow()
                 await bump_epoch(session)
+            name = names.key_name(org_id, principal_id, key_id)
+            self.audit.record(session, caller, "keys.revoke", name, before, row)
         await self.auth_changed()
         return row
 

@@ -21,6 +21,7 @@ from megarouter.errors import (
     NotFound,
     PermissionDenied,
 )
+from megarouter.governance.audit import snapshot
 from megarouter.store.tables import (
     ApiKeyRow,
     OrgRow,
@@ -84,6 +85,9 @@ class Orgs(TenancyStore):
             if await session.get(OrgRow, org_id) is not None:
                 raise AlreadyExists(f"orgs/{org_id} already exists")
             session.add(row)
+            self.audit.record(
+                session, caller, "orgs.create", names.org_name(org_id), None, row
+            )
         return row
 
     async def get(self, caller: Caller, org_id: str) -> OrgRow:
@@ -128,7 +132,11 @@ class Orgs(TenancyStore):
             if row is None:
                 raise NotFound(f"orgs/{org_id} not found")
             self.check_etag(row.version, etag)
-            return await self.save_changes(session, row, {"id": org_id}, changes)
+            before = snapshot(row)
+            row = await self.save_changes(session, row, {"id": org_id}, changes)
+            name = names.org_name(org_id)
+            self.audit.record(session, caller, "orgs.update", name, before, row)
+            return row
 
     async def delete(self, caller: Caller, org_id: str, etag: str) -> None:
         if not caller.is_platform_admin:
@@ -150,6 +158,8 @@ class Orgs(TenancyStore):
                 )
             await session.execute(delete(TeamRow).where(col(TeamRow.org_id) == org_id))
             await session.delete(row)
+            name = names.org_name(org_id)
+            self.audit.record(session, caller, "orgs.delete", name, row, None)
 
 
 class Teams(TenancyStore):
@@ -190,6 +200,8 @@ class Teams(TenancyStore):
                     f"{names.team_name(org_id, team_id)} already exists"
                 )
             session.add(row)
+            name = names.team_name(org_id, team_id)
+            self.audit.record(session, caller, "teams.create", name, None, row)
         return row
 
     async def get(self, caller: Caller, org_id: str, team_id: str) -> TeamRow:
@@ -235,8 +247,12 @@ class Teams(TenancyStore):
         async with self.database.transaction() as session:
             row = await _require_team(session, org_id, team_id)
             self.check_etag(row.version, etag)
+            before = snapshot(row)
             keys = {"org_id": org_id, "id": team_id}
-            return await self.save_changes(session, row, keys, changes)
+            row = await self.save_changes(session, row, keys, changes)
+            name = names.team_name(org_id, team_id)
+            self.audit.record(session, caller, "teams.update", name, before, row)
+            return row
 
     async def delete(
         self, caller: Caller, org_id: str, team_id: str, etag: str
@@ -264,6 +280,8 @@ class Teams(TenancyStore):
                 )
             )
             await session.delete(row)
+            name = names.team_name(org_id, team_id)
+            self.audit.record(session, caller, "teams.delete", name, row, None)
             await bump_epoch(session)
         await self.auth_changed()
 
@@ -324,6 +342,8 @@ class Principals(TenancyStore):
                 raise AlreadyExists(
                     f"{names.principal_name(org_id, principal_id)} already exists"
                 ) from None
+            name = names.principal_name(org_id, principal_id)
+            self.audit.record(session, caller, "principals.create", name, None, row)
         return row
 
     async def get(self, caller: Caller, org_id: str, principal_id: str) -> PrincipalRow:
@@ -393,8 +413,11 @@ class Principals(TenancyStore):
                 self._require_may_manage(caller, None, "principals.update")
             if changes.get("disabled") and principal_id == caller.principal_id:
                 raise FailedPrecondition("a principal cannot disable itself")
+            before = snapshot(row)
             keys = {"org_id": org_id, "id": principal_id}
             row = await self.save_changes(session, row, keys, changes)
+            name = names.principal_name(org_id, principal_id)
+            self.audit.record(session, caller, "principals.update", name, before, row)
             await bump_epoch(session)
         await self.auth_changed()
         return row
@@ -416,8 +439,10 @@ class Principals(TenancyStore):
                         col(table.principal_id) == principal_id,
                     )
                 )
-            await policy.revoke_all(session, names.principal_name(org_id, principal_id))
+            name = names.principal_name(org_id, principal_id)
+            await policy.revoke_all(session, name)
             await session.delete(row)
+            self.audit.record(session, caller, "principals.delete", name, row, None)
             await bump_epoch(session)
         await self.auth_changed()
 

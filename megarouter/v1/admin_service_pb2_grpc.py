@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from megarouter.v1 import admin_service_pb2 as megarouter_dot_v1_dot_admin__service__pb2
+from megarouter.v1 import routing_policy_pb2 as megarouter_dot_v1_dot_routing__policy__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -211,6 +212,46 @@ class AdminServiceStub:
                 '/megarouter.v1.AdminService/ListProviderCredentials',
                 request_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsRequest.SerializeToString,
                 response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsResponse.FromString,
+                _registered_method=True)
+        self.ListAuditEvents = channel.unary_unary(
+                '/megarouter.v1.AdminService/ListAuditEvents',
+                request_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListAuditEventsRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListAuditEventsResponse.FromString,
+                _registered_method=True)
+        self.CreateRoutingPolicy = channel.unary_unary(
+                '/megarouter.v1.AdminService/CreateRoutingPolicy',
+                request_serializer=megarouter_dot_v1_dot_routing__policy__pb2.CreateRoutingPolicyRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.CreateRoutingPolicyResponse.FromString,
+                _registered_method=True)
+        self.GetRoutingPolicy = channel.unary_unary(
+                '/megarouter.v1.AdminService/GetRoutingPolicy',
+                request_serializer=megarouter_dot_v1_dot_routing__policy__pb2.GetRoutingPolicyRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.GetRoutingPolicyResponse.FromString,
+                _registered_method=True)
+        self.ListRoutingPolicies = channel.unary_unary(
+                '/megarouter.v1.AdminService/ListRoutingPolicies',
+                request_serializer=megarouter_dot_v1_dot_routing__policy__pb2.ListRoutingPoliciesRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.ListRoutingPoliciesResponse.FromString,
+                _registered_method=True)
+        self.UpdateRoutingPolicy = channel.unary_unary(
+                '/megarouter.v1.AdminService/UpdateRoutingPolicy',
+                request_serializer=megarouter_dot_v1_dot_routing__policy__pb2.UpdateRoutingPolicyRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.UpdateRoutingPolicyResponse.FromString,
+                _registered_method=True)
+        self.DeleteRoutingPolicy = channel.unary_unary(
+                '/megarouter.v1.AdminService/DeleteRoutingPolicy',
+                request_serializer=megarouter_dot_v1_dot_routing__policy__pb2.DeleteRoutingPolicyRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.DeleteRoutingPolicyResponse.FromString,
+                _registered_method=True)
+        self.AttachRoutingPolicy = channel.unary_unary(
+                '/megarouter.v1.AdminService/AttachRoutingPolicy',
+                request_serializer=megarouter_dot_v1_dot_routing__policy__pb2.AttachRoutingPolicyRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.AttachRoutingPolicyResponse.FromString,
+                _registered_method=True)
+        self.DetachRoutingPolicy = channel.unary_unary(
+                '/megarouter.v1.AdminService/DetachRoutingPolicy',
+                request_serializer=megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyResponse.FromString,
                 _registered_method=True)
 
 
@@ -466,6 +507,63 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditEvents(self, request, context):
+        """Lists the org's audit log, newest first: one entry per administrative
+        change, with its actor, action, resource, before and after.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRoutingPolicy(self, request, context):
+        """Creates a named routing policy in an org.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRoutingPolicy(self, request, context):
+        """Gets a routing policy, with where it is attached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRoutingPolicies(self, request, context):
+        """Lists an org's routing policies, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRoutingPolicy(self, request, context):
+        """Changes the fields of a routing policy named in update_mask.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRoutingPolicy(self, request, context):
+        """Deletes a routing policy; FAILED_PRECONDITION while it is attached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AttachRoutingPolicy(self, request, context):
+        """Applies a routing policy to an org, a team or an API key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DetachRoutingPolicy(self, request, context):
+        """Removes the routing policy attached to an org, a team or an API key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -643,6 +741,46 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ListProviderCredentials,
                     request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsRequest.FromString,
                     response_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsResponse.SerializeToString,
+            ),
+            'ListAuditEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditEvents,
+                    request_deserializer=megarouter_dot_v1_dot_admin__service__pb2.ListAuditEventsRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_admin__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'CreateRoutingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRoutingPolicy,
+                    request_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.CreateRoutingPolicyRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_routing__policy__pb2.CreateRoutingPolicyResponse.SerializeToString,
+            ),
+            'GetRoutingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRoutingPolicy,
+                    request_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.GetRoutingPolicyRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_routing__policy__pb2.GetRoutingPolicyResponse.SerializeToString,
+            ),
+            'ListRoutingPolicies': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRoutingPolicies,
+                    request_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.ListRoutingPoliciesRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_routing__policy__pb2.ListRoutingPoliciesResponse.SerializeToString,
+            ),
+            'UpdateRoutingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRoutingPolicy,
+                    request_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.UpdateRoutingPolicyRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_routing__policy__pb2.UpdateRoutingPolicyResponse.SerializeToString,
+            ),
+            'DeleteRoutingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRoutingPolicy,
+                    request_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.DeleteRoutingPolicyRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_routing__policy__pb2.DeleteRoutingPolicyResponse.SerializeToString,
+            ),
+            'AttachRoutingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.AttachRoutingPolicy,
+                    request_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.AttachRoutingPolicyRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_routing__policy__pb2.AttachRoutingPolicyResponse.SerializeToString,
+            ),
+            'DetachRoutingPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DetachRoutingPolicy,
+                    request_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1593,6 +1731,222 @@ class AdminService:
             '/megarouter.v1.AdminService/ListProviderCredentials',
             megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsRequest.SerializeToString,
             megarouter_dot_v1_dot_admin__service__pb2.ListProviderCredentialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/ListAuditEvents',
+            megarouter_dot_v1_dot_admin__service__pb2.ListAuditEventsRequest.SerializeToString,
+            megarouter_dot_v1_dot_admin__service__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRoutingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/CreateRoutingPolicy',
+            megarouter_dot_v1_dot_routing__policy__pb2.CreateRoutingPolicyRequest.SerializeToString,
+            megarouter_dot_v1_dot_routing__policy__pb2.CreateRoutingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRoutingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/GetRoutingPolicy',
+            megarouter_dot_v1_dot_routing__policy__pb2.GetRoutingPolicyRequest.SerializeToString,
+            megarouter_dot_v1_dot_routing__policy__pb2.GetRoutingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRoutingPolicies(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/ListRoutingPolicies',
+            megarouter_dot_v1_dot_routing__policy__pb2.ListRoutingPoliciesRequest.SerializeToString,
+            megarouter_dot_v1_dot_routing__policy__pb2.ListRoutingPoliciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRoutingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/UpdateRoutingPolicy',
+            megarouter_dot_v1_dot_routing__policy__pb2.UpdateRoutingPolicyRequest.SerializeToString,
+            megarouter_dot_v1_dot_routing__policy__pb2.UpdateRoutingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRoutingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/DeleteRoutingPolicy',
+            megarouter_dot_v1_dot_routing__policy__pb2.DeleteRoutingPolicyRequest.SerializeToString,
+            megarouter_dot_v1_dot_routing__policy__pb2.DeleteRoutingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttachRoutingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/AttachRoutingPolicy',
+            megarouter_dot_v1_dot_routing__policy__pb2.AttachRoutingPolicyRequest.SerializeToString,
+            megarouter_dot_v1_dot_routing__policy__pb2.AttachRoutingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DetachRoutingPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/DetachRoutingPolicy',
+            megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyRequest.SerializeToString,
+            megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

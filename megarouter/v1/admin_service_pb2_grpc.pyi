@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from grpc import aio as _aio
 from megarouter.v1 import admin_service_pb2 as _admin_service_pb2
+from megarouter.v1 import routing_policy_pb2 as _routing_policy_pb2
 import abc as _abc_1
 import grpc as _grpc
 import sys
@@ -108,6 +109,24 @@ class AdminServiceStub:
     """Deletes the org's stored credential for a provider."""
     ListProviderCredentials: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListProviderCredentialsRequest, _admin_service_pb2.ListProviderCredentialsResponse]
     """Lists the metadata of the org's stored credentials (never secrets)."""
+    ListAuditEvents: _grpc.UnaryUnaryMultiCallable[_admin_service_pb2.ListAuditEventsRequest, _admin_service_pb2.ListAuditEventsResponse]
+    """Lists the org's audit log, newest first: one entry per administrative
+    change, with its actor, action, resource, before and after.
+    """
+    CreateRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_routing_policy_pb2.CreateRoutingPolicyRequest, _routing_policy_pb2.CreateRoutingPolicyResponse]
+    """Creates a named routing policy in an org."""
+    GetRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_routing_policy_pb2.GetRoutingPolicyRequest, _routing_policy_pb2.GetRoutingPolicyResponse]
+    """Gets a routing policy, with where it is attached."""
+    ListRoutingPolicies: _grpc.UnaryUnaryMultiCallable[_routing_policy_pb2.ListRoutingPoliciesRequest, _routing_policy_pb2.ListRoutingPoliciesResponse]
+    """Lists an org's routing policies, a page at a time."""
+    UpdateRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_routing_policy_pb2.UpdateRoutingPolicyRequest, _routing_policy_pb2.UpdateRoutingPolicyResponse]
+    """Changes the fields of a routing policy named in update_mask."""
+    DeleteRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_routing_policy_pb2.DeleteRoutingPolicyRequest, _routing_policy_pb2.DeleteRoutingPolicyResponse]
+    """Deletes a routing policy; FAILED_PRECONDITION while it is attached."""
+    AttachRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_routing_policy_pb2.AttachRoutingPolicyRequest, _routing_policy_pb2.AttachRoutingPolicyResponse]
+    """Applies a routing policy to an org, a team or an API key."""
+    DetachRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_routing_policy_pb2.DetachRoutingPolicyRequest, _routing_policy_pb2.DetachRoutingPolicyResponse]
+    """Removes the routing policy attached to an org, a team or an API key."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -189,6 +208,24 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Deletes the org's stored credential for a provider."""
     ListProviderCredentials: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListProviderCredentialsRequest, _admin_service_pb2.ListProviderCredentialsResponse]  # type: ignore[assignment]
     """Lists the metadata of the org's stored credentials (never secrets)."""
+    ListAuditEvents: _aio.UnaryUnaryMultiCallable[_admin_service_pb2.ListAuditEventsRequest, _admin_service_pb2.ListAuditEventsResponse]  # type: ignore[assignment]
+    """Lists the org's audit log, newest first: one entry per administrative
+    change, with its actor, action, resource, before and after.
+    """
+    CreateRoutingPolicy: _aio.UnaryUnaryMultiCallable[_routing_policy_pb2.CreateRoutingPolicyRequest, _routing_policy_pb2.CreateRoutingPolicyResponse]  # type: ignore[assignment]
+    """Creates a named routing policy in an org."""
+    GetRoutingPolicy: _aio.UnaryUnaryMultiCallable[_routing_policy_pb2.GetRoutingPolicyRequest, _routing_policy_pb2.GetRoutingPolicyResponse]  # type: ignore[assignment]
+    """Gets a routing policy, with where it is attached."""
+    ListRoutingPolicies: _aio.UnaryUnaryMultiCallable[_routing_policy_pb2.ListRoutingPoliciesRequest, _routing_policy_pb2.ListRoutingPoliciesResponse]  # type: ignore[assignment]
+    """Lists an org's routing policies, a page at a time."""
+    UpdateRoutingPolicy: _aio.UnaryUnaryMultiCallable[_routing_policy_pb2.UpdateRoutingPolicyRequest, _routing_policy_pb2.UpdateRoutingPolicyResponse]  # type: ignore[assignment]
+    """Changes the fields of a routing policy named in update_mask."""
+    DeleteRoutingPolicy: _aio.UnaryUnaryMultiCallable[_routing_policy_pb2.DeleteRoutingPolicyRequest, _routing_policy_pb2.DeleteRoutingPolicyResponse]  # type: ignore[assignment]
+    """Deletes a routing policy; FAILED_PRECONDITION while it is attached."""
+    AttachRoutingPolicy: _aio.UnaryUnaryMultiCallable[_routing_policy_pb2.AttachRoutingPolicyRequest, _routing_policy_pb2.AttachRoutingPolicyResponse]  # type: ignore[assignment]
+    """Applies a routing policy to an org, a team or an API key."""
+    DetachRoutingPolicy: _aio.UnaryUnaryMultiCallable[_routing_policy_pb2.DetachRoutingPolicyRequest, _routing_policy_pb2.DetachRoutingPolicyResponse]  # type: ignore[assignment]
+    """Removes the routing policy attached to an org, a team or an API key."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Everything an administrator does: orgs, teams, principals, API keys and
@@ -477,5 +514,71 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_admin_service_pb2.ListProviderCredentialsResponse, _abc.Awaitable[_admin_service_pb2.ListProviderCredentialsResponse]]:
         """Lists the metadata of the org's stored credentials (never secrets)."""
+
+    @_abc_1.abstractmethod
+    def ListAuditEvents(
+        self,
+        request: _admin_service_pb2.ListAuditEventsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_service_pb2.ListAuditEventsResponse, _abc.Awaitable[_admin_service_pb2.ListAuditEventsResponse]]:
+        """Lists the org's audit log, newest first: one entry per administrative
+        change, with its actor, action, resource, before and after.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateRoutingPolicy(
+        self,
+        request: _routing_policy_pb2.CreateRoutingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_policy_pb2.CreateRoutingPolicyResponse, _abc.Awaitable[_routing_policy_pb2.CreateRoutingPolicyResponse]]:
+        """Creates a named routing policy in an org."""
+
+    @_abc_1.abstractmethod
+    def GetRoutingPolicy(
+        self,
+        request: _routing_policy_pb2.GetRoutingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_policy_pb2.GetRoutingPolicyResponse, _abc.Awaitable[_routing_policy_pb2.GetRoutingPolicyResponse]]:
+        """Gets a routing policy, with where it is attached."""
+
+    @_abc_1.abstractmethod
+    def ListRoutingPolicies(
+        self,
+        request: _routing_policy_pb2.ListRoutingPoliciesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_policy_pb2.ListRoutingPoliciesResponse, _abc.Awaitable[_routing_policy_pb2.ListRoutingPoliciesResponse]]:
+        """Lists an org's routing policies, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def UpdateRoutingPolicy(
+        self,
+        request: _routing_policy_pb2.UpdateRoutingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_policy_pb2.UpdateRoutingPolicyResponse, _abc.Awaitable[_routing_policy_pb2.UpdateRoutingPolicyResponse]]:
+        """Changes the fields of a routing policy named in update_mask."""
+
+    @_abc_1.abstractmethod
+    def DeleteRoutingPolicy(
+        self,
+        request: _routing_policy_pb2.DeleteRoutingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_policy_pb2.DeleteRoutingPolicyResponse, _abc.Awaitable[_routing_policy_pb2.DeleteRoutingPolicyResponse]]:
+        """Deletes a routing policy; FAILED_PRECONDITION while it is attached."""
+
+    @_abc_1.abstractmethod
+    def AttachRoutingPolicy(
+        self,
+        request: _routing_policy_pb2.AttachRoutingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_policy_pb2.AttachRoutingPolicyResponse, _abc.Awaitable[_routing_policy_pb2.AttachRoutingPolicyResponse]]:
+        """Applies a routing policy to an org, a team or an API key."""
+
+    @_abc_1.abstractmethod
+    def DetachRoutingPolicy(
+        self,
+        request: _routing_policy_pb2.DetachRoutingPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_routing_policy_pb2.DetachRoutingPolicyResponse, _abc.Awaitable[_routing_policy_pb2.DetachRoutingPolicyResponse]]:
+        """Removes the routing policy attached to an org, a team or an API key."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

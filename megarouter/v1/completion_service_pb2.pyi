@@ -540,3 +540,61 @@ class EmbedResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EmbedResponse: _TypeAlias = EmbedResponse  # noqa: Y015
+
+@_typing.final
+class SubmitFeedbackRequest(_message.Message):
+    """The request of CompletionService.SubmitFeedback."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    LABEL_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Required. The `request_id` of the answer being scored."""
+    score: _builtins.float
+    """Required. How good the answer was, from 0 (useless) to 1 (exactly what
+    was needed).
+    """
+    label: _builtins.str
+    """Optional. A short label, such as `wrong-format` or `accepted`."""
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        score: _builtins.float = ...,
+        label: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["label", b"label", "request_id", b"request_id", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFeedbackRequest: _TypeAlias = SubmitFeedbackRequest  # noqa: Y015
+
+@_typing.final
+class SubmitFeedbackResponse(_message.Message):
+    """The response of CompletionService.SubmitFeedback."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    TASK_TYPE_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """Output only. The model that gave the scored answer, `provider/model`."""
+    task_type: _builtins.str
+    """Output only. The task type the router saw for it."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        task_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "task_type", b"task_type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFeedbackResponse: _TypeAlias = SubmitFeedbackResponse  # noqa: Y015

@@ -53,6 +53,11 @@ class CompletionServiceStub:
                 request_serializer=megarouter_dot_v1_dot_completion__service__pb2.EmbedRequest.SerializeToString,
                 response_deserializer=megarouter_dot_v1_dot_completion__service__pb2.EmbedResponse.FromString,
                 _registered_method=True)
+        self.SubmitFeedback = channel.unary_unary(
+                '/megarouter.v1.CompletionService/SubmitFeedback',
+                request_serializer=megarouter_dot_v1_dot_completion__service__pb2.SubmitFeedbackRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_completion__service__pb2.SubmitFeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class CompletionServiceServicer:
@@ -83,6 +88,14 @@ class CompletionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitFeedback(self, request, context):
+        """Scores an earlier answer; scores teach the router and feed the value
+        reports. A second score for the same answer replaces the first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CompletionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -100,6 +113,11 @@ def add_CompletionServiceServicer_to_server(servicer, server):
                     servicer.Embed,
                     request_deserializer=megarouter_dot_v1_dot_completion__service__pb2.EmbedRequest.FromString,
                     response_serializer=megarouter_dot_v1_dot_completion__service__pb2.EmbedResponse.SerializeToString,
+            ),
+            'SubmitFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitFeedback,
+                    request_deserializer=megarouter_dot_v1_dot_completion__service__pb2.SubmitFeedbackRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_completion__service__pb2.SubmitFeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -187,6 +205,33 @@ class CompletionService:
             '/megarouter.v1.CompletionService/Embed',
             megarouter_dot_v1_dot_completion__service__pb2.EmbedRequest.SerializeToString,
             megarouter_dot_v1_dot_completion__service__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.CompletionService/SubmitFeedback',
+            megarouter_dot_v1_dot_completion__service__pb2.SubmitFeedbackRequest.SerializeToString,
+            megarouter_dot_v1_dot_completion__service__pb2.SubmitFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -43,6 +43,10 @@ class CompletionServiceStub:
     """Streams an answer: deltas, then one summary with usage and cost."""
     Embed: _grpc.UnaryUnaryMultiCallable[_completion_service_pb2.EmbedRequest, _completion_service_pb2.EmbedResponse]
     """Embeds texts."""
+    SubmitFeedback: _grpc.UnaryUnaryMultiCallable[_completion_service_pb2.SubmitFeedbackRequest, _completion_service_pb2.SubmitFeedbackResponse]
+    """Scores an earlier answer; scores teach the router and feed the value
+    reports. A second score for the same answer replaces the first.
+    """
 
 @_typing.type_check_only
 class CompletionServiceAsyncStub(CompletionServiceStub):
@@ -59,6 +63,10 @@ class CompletionServiceAsyncStub(CompletionServiceStub):
     """Streams an answer: deltas, then one summary with usage and cost."""
     Embed: _aio.UnaryUnaryMultiCallable[_completion_service_pb2.EmbedRequest, _completion_service_pb2.EmbedResponse]  # type: ignore[assignment]
     """Embeds texts."""
+    SubmitFeedback: _aio.UnaryUnaryMultiCallable[_completion_service_pb2.SubmitFeedbackRequest, _completion_service_pb2.SubmitFeedbackResponse]  # type: ignore[assignment]
+    """Scores an earlier answer; scores teach the router and feed the value
+    reports. A second score for the same answer replaces the first.
+    """
 
 class CompletionServiceServicer(metaclass=_abc_1.ABCMeta):
     """Chat completions and embeddings through whichever provider fits.
@@ -90,5 +98,15 @@ class CompletionServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_completion_service_pb2.EmbedResponse, _abc.Awaitable[_completion_service_pb2.EmbedResponse]]:
         """Embeds texts."""
+
+    @_abc_1.abstractmethod
+    def SubmitFeedback(
+        self,
+        request: _completion_service_pb2.SubmitFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_completion_service_pb2.SubmitFeedbackResponse, _abc.Awaitable[_completion_service_pb2.SubmitFeedbackResponse]]:
+        """Scores an earlier answer; scores teach the router and feed the value
+        reports. A second score for the same answer replaces the first.
+        """
 
 def add_CompletionServiceServicer_to_server(servicer: CompletionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -24,7 +24,9 @@ from megarouter.testing.server import RunningServer, running_server, server_sett
 from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import resources_pb2 as pb
 from tests.admin.support import Admin
+from tests.governance.audit_scenarios import AUDIT_MATRIX
 from tests.providers.admin_scenarios import PROVIDER_MATRIX
+from tests.routing.policies_scenarios import POLICY_MATRIX
 
 ROLES = [
     "platform_admin",
@@ -236,6 +238,8 @@ MATRIX: dict[Scenario, set[str]] = {
     s_get_caller: EVERYONE,
 }
 MATRIX.update(PROVIDER_MATRIX)  # providers, models and credentials
+MATRIX.update(POLICY_MATRIX)  # routing policies and their attachments
+MATRIX.update(AUDIT_MATRIX)  # the audit log
 
 
 def test_matrix_covers_every_admin_rpc() -> None:

@@ -95,10 +95,13 @@ async def gateway(
     for name, value in fakes.env.items():
         monkeypatch.setenv(name, value)
     fakes.reset()
+    # Client and server share this test's event loop, so a loop busy with a
+    # thousand calls can delay keepalive acks; pings are not under test here.
     settings = server_settings(
         f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}",
         tmp_path,
         plugins="openai",
+        keepalive_time_ms=3_600_000,
     )
     async with running_server(settings, plugins={"fakes": fakes.plugin}) as server:
         yield server

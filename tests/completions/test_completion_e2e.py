@@ -323,13 +323,18 @@ async def test_bad_requests_are_invalid_argument_with_field(
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.timeout(300)
 async def test_thousand_concurrent_calls_leave_exactly_one_record_each(
     gateway: RunningServer,
 ) -> None:
     async with gateway.channel() as channel:
         client = Client(gateway, channel)
+        # A generous deadline: this is about exact records, not speed.
         responses = await asyncio.gather(
-            *(client.complete(complete_request(text=f"Call {i}")) for i in range(1000))
+            *(
+                client.complete(complete_request(text=f"Call {i}"), timeout=280)
+                for i in range(1000)
+            )
         )
     database = Database(gateway.database_url)
     try:

@@ -9,7 +9,10 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 # Imported for their side effect: each registers its tables.
+import megarouter.store.audit_tables
+import megarouter.store.budget_tables
 import megarouter.store.feedback_tables
+import megarouter.store.policy_tables
 import megarouter.store.provider_tables
 import megarouter.store.ratelimit_tables
 import megarouter.store.tables

@@ -28,9 +28,7 @@ def upgrade() -> None:
         sa.Column("tokens", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("subject", "minute"),
     )
-    op.create_index(
-        "ix_rate_limit_windows_minute", "rate_limit_windows", ["minute"]
-    )
+    op.create_index("ix_rate_limit_windows_minute", "rate_limit_windows", ["minute"])
 
 
 def downgrade() -> None:

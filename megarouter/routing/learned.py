@@ -1,0 +1,231 @@
+"""The learned quality predictor as the router's quality model.
+
+Catalog models the predictor was fitted on (matched by model id or alias)
+get their learned per-prompt prediction; every other model gets the
+predictor's prior from its catalog facts (price, size, context) plus the
+prompt's shared difficulty. Per catalog, the mapping is computed once; per
+request, one prompt is featurised and a few vector operations follow.
+
+Feedback from production (:class:`FeedbackAdjustments`) shifts a model's
+prediction for a task type toward the scores callers reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.special import expit
+
+from megarouter.routing.bundle import load_bundle, load_default_bundle
+from megarouter.routing.catalog_view import RoutableCatalog
+from megarouter.routing.priors import ModelFacts
+from megarouter.routing.quality import QualityPredictor
+
+logger = logging.getLogger(__name__)
+
+_UNKNOWN = ModelFacts("__megarouter_unseen_model__")
+
+
+class _CatalogMapping:
+    """For each catalog row: the predictor's column, or its prior logit."""
+
+    def __init__(self, predictor: QualityPredictor, catalog: RoutableCatalog) -> None:
+        trained = {model: index for index, model in enumerate(predictor.models)}
+        count = len(catalog)
+        self.column = np.full(count, -1, dtype=np.intp)
+        self.prior = np.zeros(count)
+        for row, model in enumerate(catalog.models):
+            spec = model.spec
+            names = (spec.id, *spec.aliases, model.global_id)
+            index = next((trained[n] for n in names if n in trained), None)
+            if index is not None:
+                self.column[row] = index
+                continue
+            price = model.price
+            facts = ModelFacts(
+                spec.id,
+                price.input_per_mtok if price else None,
+                price.output_per_mtok if price else None,
+                spec.context_window,
+            )
+            self.prior[row] = predictor.prior_ability(facts)
+
+
+class LearnedQuality:
+    """Per-prompt quality from a fitted :class:`QualityPredictor`.
+
+    Args:
+        predictor: the fitted predictor.
+        adjustments: feedback shifts per org, task type and model; None for
+            none.
+    """
+
+    name = "learned"
+
+    def __init__(
+        self,
+        predictor: QualityPredictor,
+        adjustments: FeedbackAdjustments | None = None,
+    ) -> None:
+        self.predictor = predictor
+        self.adjustments = adjustments
+        self._mappings: weakref.WeakKeyDictionary[RoutableCatalog, _CatalogMapping] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._known = list(predictor.models)
+        self._unknown_prior = predictor.prior_ability(_UNKNOWN)
+
+    def use(self, predictor: QualityPredictor) -> None:
+        """Switch to a newly loaded predictor (between two requests)."""
+        self.predictor = predictor
+        self._mappings = weakref.WeakKeyDictionary()
+        self._known = list(predictor.models)
+        self._unknown_prior = predictor.prior_ability(_UNKNOWN)
+
+    def predict(
+        self,
+        prompt: str,
+        task: str,
+        org_id: str,
+        rows: NDArray[np.intp],
+        catalog: RoutableCatalog,
+    ) -> NDArray[np.float64]:
+        mapping = self._mappings.get(catalog)
+        if mapping is None:
+            mapping = _CatalogMapping(self.predictor, catalog)
+            self._mappings[catalog] = mapping
+
+        # One evaluation gives the trained models' logits and, through an
+        # unseen stand-in, the prompt's shared part for every other model.
+        logits = self.predictor.logits(prompt, [*self._known, _UNKNOWN])
+        shared = logits[-1] - self._unknown_prior
+        columns = mapping.column[rows]
+        known = columns >= 0
+        values = mapping.prior[rows] + shared
+        values[known] = logits[columns[known]]
+        quality = np.asarray(expit(values))
+        if self.adjustments is not None:
+            ids = [catalog.ids[r] for r in rows]
+            quality = self.adjustments.adjust(org_id, task, ids, quality)
+        return quality
+
+
+class FeedbackAdjustments:
+    """Shifts predicted quality toward the scores callers reported.
+
+    For each (task type, model) with feedback, the prediction ``q`` becomes
+    the posterior mean of a Beta prior centred on ``q`` with ``strength``
+    pseudo-observations, updated with the observed scores:
+    ``(strength * q + sum) / (strength + n)``. Refreshed from the store by
+    the caller; reads are lock-free dictionary lookups.
+    """
+
+    def __init__(self, strength: float = 20.0) -> None:
+        self.strength = strength
+        self._stats: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    def replace(
+        self, stats: Mapping[tuple[str, str, str], tuple[float, int]]
+    ) -> None:
+        """Install fresh (score sum, count) per (org, task type, global model id)."""
+        with self._lock:
+            self._stats = dict(stats)
+
+    def adjust(
+        self,
+        org_id: str,
+        task: str,
+        models: list[str],
+        quality: NDArray[np.float64],
+    ) -> NDArray[np.float64]:
+        stats = self._stats
+        if not stats:
+            return quality
+        out = quality.copy()
+        for i, model in enumerate(models):
+            found = stats.get((org_id, task, model))
+            if found is not None:
+                total, count = found
+                out[i] = (self.strength * quality[i] + total) / (self.strength + count)
+        return out
+
+
+class ReloadingArtifact:
+    """Holds the current predictor and reloads it when its files change.
+
+    Args:
+        directory: an artifact directory written by ``megarouter router
+            fit``, or None for the artifact shipped in the package.
+        on_load: called with each newly loaded predictor.
+    """
+
+    def __init__(
+        self,
+        directory: Path | None,
+        on_load: Callable[[QualityPredictor], None],
+        interval: float = 5.0,
+    ) -> None:
+        self._directory = directory
+        self._on_load = on_load
+        self._interval = interval
+        self._stamp: float | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Watch the artifact's files; a refit is picked up within interval."""
+        if self._directory is not None:
+            self._task = asyncio.create_task(self._watch(), name="router-artifact")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await asyncio.to_thread(self.reload_if_changed)
+
+    def load(self) -> QualityPredictor:
+        if self._directory is None:
+            predictor = load_default_bundle().predictor
+        else:
+            self._stamp = _stamp(self._directory)
+            predictor = load_bundle(self._directory).predictor
+        self._on_load(predictor)
+        return predictor
+
+    def reload_if_changed(self) -> bool:
+        """Load the artifact again if its files changed; True if it did."""
+        if self._directory is None:
+            return False
+        stamp = _stamp(self._directory)
+        if stamp == self._stamp:
+            return False
+        try:
+            predictor = load_bundle(self._directory).predictor
+        except Exception:  # a half-written artifact: keep the old one
+            logger.warning("router artifact at %s did not load", self._directory,
+                           exc_info=True)
+            return False
+        self._stamp = stamp
+        self._on_load(predictor)
+        logger.info("loaded router artifact from %s", self._directory)
+        return True
+
+
+def _stamp(directory: Path) -> float:
+    files = sorted(directory.glob("quality.*"))
+    return max((f.stat().st_mtime_ns for f in files), default=0) + len(files)
+
+

@@ -145,9 +145,7 @@ def _failed_attempt(
 
 def no_candidate_error(decision: RouteDecision) -> MegaRouterError:
     """The error when the router left nothing to try, saying why."""
-    reasons: dict[str, int] = {}
-    for dropped in decision.dropped:
-        reasons[dropped.reason.value] = reasons.get(dropped.reason.value, 0) + 1
+    reasons = {reason.value: count for reason, count in decision.drop_counts().items()}
     summary = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items())) or "none"
     message = (
         f"no model can serve this request ({decision.considered} considered; "

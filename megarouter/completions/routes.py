@@ -43,19 +43,6 @@ class DefaultPolicies:
         return RoutingPolicy()
 
 
-class HealthAdapter:
-    """Presents a :class:`HealthBoard` as the router's health view."""
-
-    def __init__(self, board: HealthBoard) -> None:
-        self._board = board
-
-    def available(self, provider: str, model: str) -> bool:
-        return self._board.routable(provider, model)
-
-    def latency_ms(self, provider: str, model: str) -> float | None:
-        return self._board.latency_ms(provider, model)
-
-
 def apply_hints(policy: RoutingPolicy, hints: RoutingHints) -> RoutingPolicy:
     """The policy tightened by the request's own hints."""
     changes: dict[str, object] = {}
@@ -91,7 +78,7 @@ class RouteResolver:
     ) -> None:
         self.router = router
         self._catalogs = catalogs
-        self._health = HealthAdapter(health)
+        self._health = health
         self._policies = policies or DefaultPolicies()
 
     async def decide(

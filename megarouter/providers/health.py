@@ -179,6 +179,18 @@ class HealthBoard:
             circuit.probe_until is not None and now < circuit.probe_until
         )
 
+    def unroutable(self) -> list[tuple[str, str]]:
+        """Every (provider, model) the router must skip now (see routable)."""
+        return [key for key in self._circuits if not self.routable(*key)]
+
+    def observed_latencies(self) -> dict[tuple[str, str], float]:
+        """The latency average of every (provider, model) observed so far."""
+        return {
+            key: circuit.latency_ms
+            for key, circuit in self._circuits.items()
+            if circuit.latency_ms is not None
+        }
+
     def latency_ms(self, provider: str, model: str) -> float | None:
         """The moving average of whole-call latency, None until observed."""
         circuit = self._circuits.get((provider, model))

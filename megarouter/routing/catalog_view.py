@@ -78,6 +78,7 @@ class RoutableCatalog:
         self.enabled = np.zeros(count, dtype=bool)
         self.prior = np.empty(count)
         self._by_global: dict[str, int] = {}
+        self.row_of: dict[tuple[str, str], int] = {}
         self._by_name: dict[str, list[int]] = defaultdict(list)
 
         configured_cache: dict[str, bool] = {}
@@ -103,6 +104,7 @@ class RoutableCatalog:
             self.enabled[i] = enabled(model)
             self.prior[i] = quality(model)
             self._by_global[model.global_id] = i
+            self.row_of[(name, spec.id)] = i
             for alias in (spec.id, *spec.aliases):
                 self._by_name[alias].append(i)
                 self._by_global.setdefault(f"{name}/{alias}", i)

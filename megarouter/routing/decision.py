@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from megarouter.catalog.prices import CatalogModel
@@ -127,6 +128,28 @@ class Dropped:
 
 
 @dataclass(frozen=True, slots=True)
+class DropGroup:
+    """Models dropped for one reason, described only when someone asks.
+
+    Building one :class:`Dropped` per model on every call would cost more
+    than the whole decision; Route asks for them, Complete rarely does.
+    """
+
+    reason: DropReason
+    models: Callable[[], Sequence[str]]
+    details: Callable[[], Sequence[str]]
+
+    def count(self) -> int:
+        return len(self.models())
+
+    def expand(self) -> list[Dropped]:
+        return [
+            Dropped(model, self.reason, detail)
+            for model, detail in zip(self.models(), self.details(), strict=True)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
 class RouteDecision:
     """The ranked candidates, what was dropped and why, and a summary.
 
@@ -134,7 +157,8 @@ class RouteDecision:
         task_type: the task type used.
         strategy: the strategy that ranked the candidates.
         candidates: best first; a call tries them in this order.
-        dropped: every model considered and dropped, with its reason.
+        drop_groups: every model considered and dropped, grouped by reason;
+            :attr:`dropped` lists them one by one.
         considered: how many models were considered in all.
         reason: one line explaining the first choice.
         max_attempts: how many of the candidates a call may try (the
@@ -144,8 +168,18 @@ class RouteDecision:
     task_type: str
     strategy: Strategy
     candidates: tuple[Candidate, ...]
-    dropped: tuple[Dropped, ...]
+    drop_groups: tuple[DropGroup, ...]
     considered: int
     reason: str
     policy: str = ""
     max_attempts: int = 3  # RoutingPolicy().max_attempts
+
+    @property
+    def dropped(self) -> tuple[Dropped, ...]:
+        return tuple(d for group in self.drop_groups for d in group.expand())
+
+    def drop_counts(self) -> dict[DropReason, int]:
+        counts: dict[DropReason, int] = {}
+        for group in self.drop_groups:
+            counts[group.reason] = counts.get(group.reason, 0) + group.count()
+        return counts

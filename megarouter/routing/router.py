@@ -22,7 +22,7 @@ from megarouter.routing.catalog_view import RoutableCatalog
 from megarouter.routing.decision import (
     AUTO,
     Candidate,
-    Dropped,
+    DropGroup,
     DropReason,
     RouteDecision,
     RouteRequest,
@@ -79,9 +79,15 @@ class PriorQuality:
 
 
 class HealthView(Protocol):
-    def available(self, provider: str, model: str) -> bool: ...
+    """Live provider health, as the router reads it."""
 
-    def latency_ms(self, provider: str, model: str) -> float | None: ...
+    def unroutable(self) -> list[tuple[str, str]]:
+        """(provider, model) pairs failing or cooling down right now."""
+        ...
+
+    def observed_latencies(self) -> dict[tuple[str, str], float]:
+        """Average latency of every (provider, model) observed so far."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +134,7 @@ class Router:
         catalog, needs, policy = context.catalog, request.requirements, request.policy
         task = self._task_type(request)
         rows, dropped = self._targets(request, catalog)
-        considered = len(rows) + len(dropped)
+        considered = len(rows) + sum(group.count() for group in dropped)
 
         output_tokens = self._expected_output(task, request)
         checks: list[tuple[DropReason, NDArray[np.bool_], str]] = [
@@ -158,9 +164,7 @@ class Router:
         quality = self.quality.predict(
             request.prompt, task, context.org_id, rows, catalog
         )
-        latency = np.array(
-            [_latency(catalog, int(r), context.health, output_tokens) for r in rows]
-        )
+        latency = _latencies(catalog, rows, context.health, output_tokens)
         keep = np.ones(len(rows), dtype=bool)
         limits = [
             (
@@ -178,12 +182,11 @@ class Router:
             if limit is None:
                 continue
             bad = values < limit if op == "<" else values > limit
-            for i in np.flatnonzero(bad & keep):
+            hit = np.flatnonzero(bad & keep)
+            if len(hit):
                 dropped.append(
-                    Dropped(
-                        catalog.ids[rows[i]],
-                        reason,
-                        f"{unit} {values[i]:.4g} {op} {limit}",
+                    _limit_group(
+                        reason, catalog, rows[hit], values[hit], unit, op, limit
                     )
                 )
             keep &= ~bad
@@ -197,22 +200,25 @@ class Router:
         # A named model is served by whichever provider offers it cheapest.
         strategy = policy.strategy if request.model == AUTO else Strategy.COST_FIRST
         scores = _score(strategy, quality, costs, latency, policy.willingness_to_pay)
-        order = np.argsort(-scores, kind="stable")[:MAX_RANKED]
+        order = _top(scores, MAX_RANKED)
+        models = catalog.models
+        top_rows = rows[order].tolist()
         candidates = tuple(
-            Candidate(
-                model=catalog.models[rows[i]],
-                quality=float(quality[i]),
-                cost_micros=int(costs[i]),
-                latency_ms=float(latency[i]),
-                score=float(scores[i]),
+            Candidate(models[r], q, int(c), lat, sc)
+            for r, q, c, lat, sc in zip(
+                top_rows,
+                quality[order].tolist(),
+                costs[order].tolist(),
+                latency[order].tolist(),
+                scores[order].tolist(),
+                strict=True,
             )
-            for i in order
         )
         return RouteDecision(
             task_type=task,
             strategy=strategy,
             candidates=candidates,
-            dropped=tuple(dropped),
+            drop_groups=tuple(dropped),
             considered=considered,
             reason=_reason(request, candidates, strategy, task, considered),
             max_attempts=policy.max_attempts,
@@ -236,7 +242,7 @@ class Router:
     @staticmethod
     def _targets(
         request: RouteRequest, catalog: RoutableCatalog
-    ) -> tuple[NDArray[np.intp], list[Dropped]]:
+    ) -> tuple[NDArray[np.intp], list[DropGroup]]:
         mode_rows = catalog.of_mode(request.requirements.mode)
         if request.model == AUTO:
             # Unconfigured providers are not candidates for auto, and listing
@@ -252,14 +258,10 @@ class Router:
         rows = np.array(match.indices, dtype=np.intp)
         wanted_mode = catalog.mode[mode_rows[0]] if len(mode_rows) else -1
         wrong = catalog.mode[rows] != wanted_mode
-        dropped = [
-            Dropped(
-                catalog.ids[r],
-                DropReason.WRONG_MODE,
-                f"not a {request.requirements.mode.value} model",
-            )
-            for r in rows[wrong]
-        ]
+        dropped: list[DropGroup] = []
+        if wrong.any():
+            detail = f"not a {request.requirements.mode.value} model"
+            dropped.append(_group(DropReason.WRONG_MODE, catalog, rows[wrong], detail))
         return rows[~wrong], dropped
 
     @staticmethod
@@ -267,21 +269,22 @@ class Router:
         rows: NDArray[np.intp],
         checks: list[tuple[DropReason, NDArray[np.bool_], str]],
         catalog: RoutableCatalog,
-        dropped: list[Dropped],
+        dropped: list[DropGroup],
     ) -> NDArray[np.intp]:
         keep = np.ones(len(rows), dtype=bool)
         for reason, passes, detail in checks:
-            for i in np.flatnonzero(keep & ~passes):
-                dropped.append(Dropped(catalog.ids[rows[i]], reason, detail))
+            hit = keep & ~passes
+            if hit.any():
+                dropped.append(_group(reason, catalog, rows[hit], detail))
             keep &= passes
-        return rows[keep]
+        return np.asarray(rows[keep])
 
     @staticmethod
     def _drop_not_allowed(
         rows: NDArray[np.intp],
         allowed: tuple[str, ...],
         catalog: RoutableCatalog,
-        dropped: list[Dropped],
+        dropped: list[DropGroup],
     ) -> NDArray[np.intp]:
         if not allowed:
             return rows
@@ -292,14 +295,9 @@ class Router:
             ],
             dtype=bool,
         )
-        for r in rows[~keep]:
-            dropped.append(
-                Dropped(
-                    catalog.ids[r],
-                    DropReason.NOT_ALLOWED,
-                    "not in the policy's allowed models",
-                )
-            )
+        if not keep.all():
+            detail = "not in the policy's allowed models"
+            dropped.append(_group(DropReason.NOT_ALLOWED, catalog, rows[~keep], detail))
         return np.asarray(rows[keep])
 
     @staticmethod
@@ -307,21 +305,19 @@ class Router:
         rows: NDArray[np.intp],
         catalog: RoutableCatalog,
         health: HealthView,
-        dropped: list[Dropped],
+        dropped: list[DropGroup],
     ) -> NDArray[np.intp]:
-        keep = np.ones(len(rows), dtype=bool)
-        for i, r in enumerate(rows):
-            model = catalog.models[r]
-            if not health.available(model.provider.name, model.spec.id):
-                keep[i] = False
-                dropped.append(
-                    Dropped(
-                        catalog.ids[r],
-                        DropReason.CIRCUIT_OPEN,
-                        "provider failing or cooling down",
-                    )
-                )
-        return rows[keep]
+        # Only the few models the board knows to be failing are looked at.
+        bad = [catalog.row_of[k] for k in health.unroutable() if k in catalog.row_of]
+        if not bad:
+            return rows
+        unhealthy = np.isin(rows, np.array(bad, dtype=np.intp))
+        if unhealthy.any():
+            detail = "provider failing or cooling down"
+            dropped.append(
+                _group(DropReason.CIRCUIT_OPEN, catalog, rows[unhealthy], detail)
+            )
+        return np.asarray(rows[~unhealthy])
 
     @staticmethod
     def _expected_output(task: str, request: RouteRequest) -> int:
@@ -336,6 +332,54 @@ class Router:
         return guess
 
 
+def _group(
+    reason: DropReason,
+    catalog: RoutableCatalog,
+    rows: NDArray[np.intp],
+    detail: str,
+) -> DropGroup:
+    """Models dropped for one reason with one detail, described lazily."""
+    ids = catalog.ids
+
+    def models() -> list[str]:
+        return [ids[r] for r in rows]
+
+    def details() -> list[str]:
+        return [detail] * len(rows)
+
+    return DropGroup(reason, models, details)
+
+
+def _limit_group(
+    reason: DropReason,
+    catalog: RoutableCatalog,
+    rows: NDArray[np.intp],
+    values: NDArray[np.float64],
+    unit: str,
+    op: str,
+    limit: float,
+) -> DropGroup:
+    """Models over a cap or under a floor, each with the figure that failed."""
+    ids = catalog.ids
+
+    def models() -> list[str]:
+        return [ids[r] for r in rows]
+
+    def details() -> list[str]:
+        return [f"{unit} {value:.4g} {op} {limit}" for value in values]
+
+    return DropGroup(reason, models, details)
+
+
+def _top(scores: NDArray[np.float64], count: int) -> NDArray[np.intp]:
+    """Indices of the ``count`` best scores, best first, ties in order."""
+    if len(scores) > count:
+        best = np.argpartition(-scores, count - 1)[:count]
+        best.sort()  # keep catalog order among equal scores
+        return np.asarray(best[np.argsort(-scores[best], kind="stable")])
+    return np.asarray(np.argsort(-scores, kind="stable"))
+
+
 def _estimate_costs(
     catalog: RoutableCatalog,
     rows: NDArray[np.intp],
@@ -348,14 +392,23 @@ def _estimate_costs(
     return np.asarray(np.ceil(total / 1_000_000), dtype=np.float64)
 
 
-def _latency(
-    catalog: RoutableCatalog, row: int, health: HealthView, output_tokens: int
-) -> float:
-    model = catalog.models[row]
-    observed = health.latency_ms(model.provider.name, model.spec.id)
-    if observed is not None:
-        return observed
-    return 400.0 + 15.0 * output_tokens  # an unobserved model: a typical pace
+def _latencies(
+    catalog: RoutableCatalog,
+    rows: NDArray[np.intp],
+    health: HealthView,
+    output_tokens: int,
+) -> NDArray[np.float64]:
+    """Observed latency averages; a typical pace for models not yet seen."""
+    latency = np.full(len(rows), 400.0 + 15.0 * output_tokens)
+    observed = health.observed_latencies()
+    if observed:
+        position = np.full(len(catalog), -1, dtype=np.intp)
+        position[rows] = np.arange(len(rows))
+        for key, value in observed.items():
+            row = catalog.row_of.get(key)
+            if row is not None and position[row] >= 0:
+                latency[position[row]] = value
+    return latency
 
 
 def _score(

@@ -72,11 +72,11 @@ class Health:
     def __init__(self, down: set[str] | None = None) -> None:
         self.down = down or set()
 
-    def available(self, provider: str, model: str) -> bool:
-        return f"{provider}/{model}" not in self.down
+    def unroutable(self) -> list[tuple[str, str]]:
+        return [tuple(name.split("/", 1)) for name in self.down]  # type: ignore[misc]
 
-    def latency_ms(self, provider: str, model: str) -> float | None:
-        return {"alpha/small": 900.0, "beta/small": 200.0}.get(f"{provider}/{model}")
+    def observed_latencies(self) -> dict[tuple[str, str], float]:
+        return {("alpha", "small"): 900.0, ("beta", "small"): 200.0}
 
 
 def context(

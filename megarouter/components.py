@@ -11,6 +11,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
+
 from megarouter.auth.authenticator import Authenticator
 from megarouter.auth.epoch import EpochWatcher
 from megarouter.auth.keys import KeyHasher
@@ -21,7 +23,12 @@ from megarouter.completions.engine import CompletionEngine
 from megarouter.completions.routes import RouteResolver
 from megarouter.config import Settings
 from megarouter.governance.audit import AuditLog, AuditTrail
+from megarouter.governance.budgets import BudgetBook
+from megarouter.governance.governor import Governor
 from megarouter.governance.ledger import UsageLedger
+from megarouter.governance.ratelimit_leases import DatabaseRateLimiter
+from megarouter.governance.ratelimit_redis import RedisRateLimiter
+from megarouter.governance.ratelimits import RateLimiter, RateLimitGate
 from megarouter.providers.admin import ProviderAdmin
 from megarouter.providers.credentials import CredentialCipher, CredentialStore
 from megarouter.providers.health import HealthBoard
@@ -64,6 +71,7 @@ class Components:
     adapters: OrgAdapters
     engine: CompletionEngine
     routes: RouteResolver
+    budgets: BudgetBook
     feedback: FeedbackStore
     artifact: ReloadingArtifact | None
     bootstrap: BootstrapResult | None
@@ -133,9 +141,7 @@ async def build(
     ledger.start()
     adapters = OrgAdapters(providers)
     adjustments = FeedbackAdjustments()
-    feedback = FeedbackStore(
-        database, adjustments, settings.feedback_refresh_interval
-    )
+    feedback = FeedbackStore(database, adjustments, settings.feedback_refresh_interval)
     await feedback.refresh()
     feedback.start()
     quality: QualityModel = PriorQuality()
@@ -153,8 +159,13 @@ async def build(
         classify=lambda prompt: classifier.classify(prompt).task.value,
     )
     policies = RoutingPolicies(database, audit=trail)
-    routes = RouteResolver(router, OrgCatalogs(providers), health, policies)
-    engine = CompletionEngine(routes, adapters, health, ledger, TokenCounter())
+    budgets = BudgetBook(database)
+    await budgets.start()
+    governor = Governor(budgets, rate_limit_gate(settings, database))
+    routes = RouteResolver(router, OrgCatalogs(providers), health, policies, governor)
+    engine = CompletionEngine(
+        routes, adapters, health, ledger, TokenCounter(), governor
+    )
 
     return Components(
         settings=settings,
@@ -170,15 +181,29 @@ async def build(
         adapters=adapters,
         engine=engine,
         routes=routes,
+        budgets=budgets,
         feedback=feedback,
         artifact=artifact,
         bootstrap=created,
     )
 
 
+def rate_limit_gate(settings: Settings, database: Database) -> RateLimitGate:
+    """Counters in Redis when configured (the database as its fallback),
+    else leased from the database."""
+    leases = DatabaseRateLimiter(database)
+    limiter: RateLimiter = leases
+    if settings.redis_url:
+        client = Redis.from_url(settings.redis_url)
+        limiter = RedisRateLimiter(client, fallback=leases)
+    # TODO(governance): read per-key and per-team limits from their store.
+    return RateLimitGate(limiter, lambda org_id, team_id, key_id: ())
+
+
 async def close(components: Components) -> None:
     """Flush usage records, close provider connections and the database."""
     await components.ledger.stop()
+    await components.budgets.stop()  # hands unused budget slices back
     await components.feedback.stop()
     if components.artifact is not None:
         await components.artifact.stop()

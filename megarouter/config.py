@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     feedback_refresh_interval: float = Field(
         10.0, gt=0, description="Seconds between re-reads of callers' scores."
     )
+    redis_url: str = Field(
+        "",
+        description="redis://HOST:PORT/DB holding rate-limit counters shared by "
+        "replicas; empty: the database holds them (leased per replica).",
+    )
     log_level: str = Field("INFO")
 
     @field_validator("listen")

@@ -59,6 +59,29 @@ RPC_PERMISSIONS: dict[str, Permission] = {
     ADMIN + "ListAuditEvents": ("audit", "list"),
 }
 
+# Budgets, rate limits and usage reports. A team_admin's reports are limited
+# to its own teams by the servicer (it forces the team filter).
+RPC_PERMISSIONS.update(
+    {
+        ADMIN + "CreateBudget": ("budgets", "create"),
+        ADMIN + "GetBudget": ("budgets", "get"),
+        ADMIN + "ListBudgets": ("budgets", "list"),
+        ADMIN + "UpdateBudget": ("budgets", "update"),
+        ADMIN + "DeleteBudget": ("budgets", "delete"),
+        ADMIN + "GetBudgetStatus": ("budgets", "get"),
+        ADMIN + "CreateRateLimit": ("ratelimits", "update"),
+        ADMIN + "GetRateLimit": ("ratelimits", "list"),
+        ADMIN + "ListRateLimits": ("ratelimits", "list"),
+        ADMIN + "UpdateRateLimit": ("ratelimits", "update"),
+        ADMIN + "DeleteRateLimit": ("ratelimits", "update"),
+        ADMIN + "GetUsageReport": ("usage", "read"),
+        ADMIN + "GetTopConsumers": ("usage", "read"),
+        ADMIN + "GetBudgetBurn": ("usage", "read"),
+        ADMIN + "GetWasteReport": ("usage", "read"),
+        ADMIN + "GetScenarioValue": ("usage", "read"),
+    }
+)
+
 COMPLETION = "/megarouter.v1.CompletionService/"
 
 RPC_PERMISSIONS.update(

@@ -8,18 +8,20 @@ are granted in an org, some of them limited to one team:
     Operates the MegaRouter installation: creates and deletes orgs and acts
     in every org. Granted only in the bootstrap org.
 ``org_admin``
-    Runs one org: teams, principals, keys, role bindings, settings and
-    routing policies.
+    Runs one org: teams, principals, keys, role bindings, settings,
+    routing policies, budgets and rate limits.
 ``team_admin``
     Runs its teams: their principals, their keys, and developer, viewer and
     team_admin bindings within them, and which routing policy applies to
-    them and their keys. Always limited to one team.
+    them and their keys; reads its teams' usage reports and the org's rate
+    limits. Always limited to one team.
 ``developer``
     Calls models and manages its own API keys.
 ``viewer``
-    Reads the org's teams, principals, keys (metadata) and bindings.
+    Reads the org's teams, principals, keys (metadata), bindings and rate
+    limits.
 ``billing``
-    Reads usage and spending, and manages budgets.
+    Reads usage and spending, manages budgets, reads rate limits.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ ROLES: dict[str, Role] = {
                 ("policies", "*"),
                 ("usage", "read"),
                 ("budgets", "*"),
+                ("ratelimits", "*"),
                 ("audit", "list"),
             },
         ),
@@ -94,7 +97,8 @@ ROLES: dict[str, Role] = {
                 ("models", "list"),
                 ("policies", "list"),
                 ("policies", "update"),  # its own team's attachments only
-                ("usage", "read"),
+                ("usage", "read"),  # of its own teams only
+                ("ratelimits", "list"),
             },
             team_scoped=True,
         ),
@@ -123,6 +127,7 @@ ROLES: dict[str, Role] = {
                 ("rolebindings", "list"),
                 ("models", "list"),
                 ("policies", "list"),
+                ("ratelimits", "list"),
             },
         ),
         Role(
@@ -134,6 +139,7 @@ ROLES: dict[str, Role] = {
                 ("budgets", "*"),
                 ("models", "list"),
                 ("policies", "list"),
+                ("ratelimits", "list"),
             },
         ),
     ]

@@ -555,5 +555,7 @@ def delete_binding(
     session.client.delete_role_binding(name)
     output.show_done(f"Deleted {name}.", {"deleted": name}, as_json=as_json)
 
-import megarouter.cli.admin_audit  # noqa: E402,F401  (registers subcommands)
+
+import megarouter.cli.admin_audit  # noqa: E402  (registers subcommands)
+import megarouter.cli.admin_policies  # noqa: E402,F401  (registers subcommands)
 from megarouter.cli import admin_providers  # noqa: E402,F401  (registers subcommands)

@@ -17,6 +17,7 @@ from megarouter.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderNotFound,
+    QuotaViolation,
     ResourceExhausted,
 )
 from megarouter.governance.usage import Attempt
@@ -152,5 +153,9 @@ def no_candidate_error(decision: RouteDecision) -> MegaRouterError:
         f"dropped: {summary})"
     )
     if reasons and set(reasons) == {"over_budget"}:
-        return ResourceExhausted(message)
+        subject = decision.limiting_budget or "budget"
+        violation = QuotaViolation(
+            subject, "no candidate model's estimated cost fits what is left"
+        )
+        return ResourceExhausted(message, [violation])
     return FailedPrecondition(message)

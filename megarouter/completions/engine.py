@@ -32,6 +32,12 @@ from megarouter.errors import (
     MegaRouterError,
     ProviderError,
 )
+from megarouter.governance.governor import (
+    Admission,
+    Governor,
+    worst_case_cost,
+    worst_case_output,
+)
 from megarouter.governance.ledger import UsageLedger
 from megarouter.governance.usage import Attempt, CallKind, CallStatus, UsageRecord
 from megarouter.providers.health import HealthBoard
@@ -72,6 +78,7 @@ class CompletionEngine:
         health: circuit breakers and latency averages, fed by every attempt.
         ledger: where usage records become durable.
         tokens: counts tokens locally.
+        governor: budgets and rate limits; none when None.
     """
 
     def __init__(
@@ -81,8 +88,10 @@ class CompletionEngine:
         health: HealthBoard,
         ledger: UsageLedger,
         tokens: TokenCounter,
+        governor: Governor | None = None,
     ) -> None:
         self._routes = routes
+        self._governor = governor or Governor(None, None)
         self._adapters = adapters
         self._health = health
         self._ledger = ledger
@@ -97,9 +106,7 @@ class CompletionEngine:
         """The decision a call would follow, and the prompt's token count."""
         request.validate()
         input_tokens = self._count_input(request)
-        decision = await self._routes.decide(
-            call, request, input_tokens, stream=stream
-        )
+        decision = await self._routes.decide(call, request, input_tokens, stream=stream)
         return decision, input_tokens
 
     # --- unary ------------------------------------------------------------
@@ -132,7 +139,11 @@ class CompletionEngine:
             provider_request = request.to_provider(candidate.model.spec.id, timeout)
             return await adapter.complete(provider_request)
 
+        admission = None
         try:
+            admission = await self._admit(
+                call, request.scenario, decision, input_tokens, request.max_tokens
+            )
             candidate, response, attempts = await try_candidates(
                 self._health,
                 call,
@@ -142,6 +153,7 @@ class CompletionEngine:
             )
         except BaseException as error:
             await self._record_failure(call, record, started, error)
+            await self._settle(admission, record)
             raise
 
         result = self._result(
@@ -152,6 +164,7 @@ class CompletionEngine:
         if request.client_request_id:
             record.response = result.to_json()
         await self._ledger.record(record)
+        await self._settle(admission, record)
         return result
 
     # --- streaming --------------------------------------------------------
@@ -189,7 +202,11 @@ class CompletionEngine:
             first = await anext(chunks)
             return chunks, first
 
+        admission = None
         try:
+            admission = await self._admit(
+                call, request.scenario, decision, input_tokens, request.max_tokens
+            )
             candidate, (chunks, first), attempts = await try_candidates(
                 self._health,
                 call,
@@ -200,6 +217,7 @@ class CompletionEngine:
             )
         except BaseException as error:
             await self._record_failure(call, record, started, error)
+            await self._settle(admission, record)
             raise
         record.attempts = attempts
         record.model, record.provider = candidate.global_id, candidate.provider
@@ -217,6 +235,8 @@ class CompletionEngine:
             await self._close(opened)
             text = "".join(c.content for c in collected)
             record.output_tokens = self._tokens.count_text(text)
+            # The provider bills what it streamed, so the caller is billed too.
+            record.cost_micros = _cost(candidate, input_tokens, record.output_tokens)
             broken = error
             if isinstance(error, ProviderError):
                 broken = StreamBroken(
@@ -229,6 +249,7 @@ class CompletionEngine:
                     candidate.provider, candidate.model.spec.id, error
                 )
             await self._record_failure(call, record, started, broken)
+            await self._settle(admission, record)
             if broken is error:
                 raise
             raise broken from error
@@ -246,6 +267,7 @@ class CompletionEngine:
         if request.client_request_id:
             record.response = result.to_json()
         await self._ledger.record(record)
+        await self._settle(admission, record)
         yield StreamPiece(summary=result)
 
     # --- embeddings -------------------------------------------------------
@@ -297,12 +319,17 @@ class CompletionEngine:
                 )
             )
 
+        admission = None
         try:
+            admission = await self._admit(
+                call, request.scenario, decision, input_tokens, None
+            )
             candidate, response, attempts = await try_candidates(
-                self._health, call, decision, attempt, 3
+                self._health, call, decision, attempt, decision.max_attempts
             )
         except BaseException as error:
             await self._record_failure(call, record, started, error)
+            await self._settle(admission, record)
             raise
 
         tokens = response.usage.input_tokens if response.usage else input_tokens
@@ -320,7 +347,38 @@ class CompletionEngine:
         if request.client_request_id:
             record.response = result.to_json()
         await self._ledger.record(record)
+        await self._settle(admission, record)
         return result
+
+    # --- budgets and rate limits --------------------------------------------
+
+    async def _admit(
+        self,
+        call: CallContext,
+        scenario: str,
+        decision: RouteDecision,
+        input_tokens: int,
+        max_tokens: int | None,
+    ) -> Admission:
+        """Hold the call's worst case from budgets and rate limits."""
+        tried = [c.model for c in decision.candidates[: decision.max_attempts]]
+        worst = worst_case_cost(tried, input_tokens, max_tokens)
+        output = max((worst_case_output(m, max_tokens) for m in tried), default=0)
+        return await self._governor.admit(
+            call.caller, scenario, worst, input_tokens + output
+        )
+
+    async def _settle(self, admission: Admission | None, record: UsageRecord) -> None:
+        """Count what the call really cost; shielded, so a cancel still counts."""
+        if admission is None:
+            return
+        used = record.input_tokens + record.output_tokens
+        try:
+            await asyncio.shield(
+                self._governor.settle(admission, record.cost_micros, used)
+            )
+        except Exception:
+            logger.exception("could not settle request_id=%s", record.request_id)
 
     # --- idempotency ------------------------------------------------------
 
@@ -424,8 +482,6 @@ class CompletionEngine:
                 Attempt(a.provider, a.model, False, "ProviderError", a.error)
                 for a in error.attempts
             )
-        if record.output_tokens and record.model:
-            record.cost_micros = 0  # filled by the stream path when billed
         try:
             # Shielded: a cancelled call still leaves its record.
             await asyncio.shield(self._ledger.record(record))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import replace
 from typing import Protocol
 
 from megarouter.catalog.prices import CatalogModel
@@ -12,6 +13,7 @@ from megarouter.completions.requests import (
     EmbeddingCall,
     RoutingHints,
 )
+from megarouter.governance.governor import Governor
 from megarouter.providers.health import HealthBoard
 from megarouter.providers.spec import ModelMode
 from megarouter.routing.catalog_view import RoutableCatalog
@@ -20,6 +22,7 @@ from megarouter.routing.decision import (
     RouteDecision,
     RouteRequest,
     RoutingPolicy,
+    Strategy,
 )
 from megarouter.routing.router import RouteContext, Router
 
@@ -75,11 +78,13 @@ class RouteResolver:
         catalogs: CatalogSource,
         health: HealthBoard,
         policies: PolicySource | None = None,
+        governor: Governor | None = None,
     ) -> None:
         self.router = router
         self._catalogs = catalogs
         self._health = health
         self._policies = policies or DefaultPolicies()
+        self._governor = governor
 
     async def decide(
         self,
@@ -105,7 +110,7 @@ class RouteResolver:
             task_type=request.routing.task_type,
             policy=apply_hints(policy, request.routing),
         )
-        return await self._decide(call, route_request)
+        return await self._decide(call, route_request, request.scenario)
 
     async def decide_embedding(
         self, call: CallContext, request: EmbeddingCall, input_tokens: int
@@ -116,12 +121,29 @@ class RouteResolver:
                 mode=ModelMode.EMBEDDING, input_tokens=input_tokens
             ),
         )
-        return await self._decide(call, route_request)
+        return await self._decide(call, route_request, request.scenario)
 
-    async def _decide(self, call: CallContext, request: RouteRequest) -> RouteDecision:
+    async def _decide(
+        self, call: CallContext, request: RouteRequest, scenario: str
+    ) -> RouteDecision:
         catalog = await self._catalogs.catalog_for(call.caller.org_id)
+        headroom, budget_name = None, ""
+        if self._governor is not None:
+            outlook = await self._governor.outlook(call.caller, scenario)
+            if outlook is not None:
+                headroom = outlook.headroom_micros
+                budget_name = outlook.limiting_budget
+                if outlook.prefer_cheaper:
+                    # A budget is running low: the cheapest model that still
+                    # meets the quality floor.
+                    policy = replace(request.policy, strategy=Strategy.COST_FIRST)
+                    request = replace(request, policy=policy)
         context = RouteContext(
-            catalog=catalog, health=self._health, org_id=call.caller.org_id
+            catalog=catalog,
+            health=self._health,
+            budget_left_micros=headroom,
+            org_id=call.caller.org_id,
+            budget_name=budget_name,
         )
         return self.router.decide(request, context)
 

@@ -3,18 +3,23 @@
 The Admin servicer translates requests into these calls after it has
 checked the caller's roles; nothing here knows about callers or protobuf.
 Updates and deletes take an etag (``W/"<version>"``) and refuse a stale one.
+Every change writes an audit entry, naming the actor passed in, in the
+transaction of the change.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from megarouter.auth.caller import Caller
 
 from megarouter.errors import (
     AlreadyExists,
@@ -23,6 +28,7 @@ from megarouter.errors import (
     InvalidArgument,
     NotFound,
 )
+from megarouter.governance.audit import NO_AUDIT, AuditTrail
 from megarouter.governance.budget_model import Budget, ScopeKind
 from megarouter.governance.budget_periods import Period
 from megarouter.store.budget_tables import BudgetRow
@@ -175,15 +181,43 @@ class BudgetAdmin:
         on_change: called with the org id after every committed change, so
             this process's :class:`~megarouter.governance.budgets.BudgetBook`
             can ``forget`` it at once (other replicas reread within a tick).
+        audit: where changes are recorded, with the ``actor`` each call names.
     """
 
     def __init__(
-        self, database: Database, on_change: Callable[[str], None] | None = None
+        self,
+        database: Database,
+        on_change: Callable[[str], None] | None = None,
+        *,
+        audit: AuditTrail = NO_AUDIT,
     ) -> None:
         self._database = database
         self._on_change = on_change or (lambda org_id: None)
+        self._audit = audit
 
-    async def create(self, budget: Budget) -> Budget:
+    async def _record(
+        self,
+        connection: AsyncConnection,
+        actor: Caller | None,
+        action: str,
+        before: Budget | None,
+        after: Budget | None,
+    ) -> None:
+        """Write an audit entry inside the change's own transaction."""
+        budget = after or before
+        assert budget is not None, "a change has a budget before or after it"
+        async with AsyncSession(bind=connection) as session:
+            self._audit.record(
+                session,
+                actor,
+                f"budgets.{action}",
+                budget.name,
+                asdict(before) if before else None,
+                asdict(after) if after else None,
+            )
+            await session.flush()
+
+    async def create(self, budget: Budget, *, actor: Caller | None = None) -> Budget:
         """Create a budget; its version, etag and times are set here.
 
         Raises:
@@ -208,8 +242,10 @@ class BudgetAdmin:
                 await connection.execute(insert(BUDGETS).values(**values))
             except IntegrityError:
                 raise AlreadyExists(f"{budget.name} already exists") from None
+            created = replace(budget, version=1, create_time=now, update_time=now)
+            await self._record(connection, actor, "create", None, created)
         self._on_change(budget.org_id)
-        return replace(budget, version=1, create_time=now, update_time=now)
+        return created
 
     async def get(self, org_id: str, budget_id: str) -> Budget:
         """One budget.
@@ -244,6 +280,8 @@ class BudgetAdmin:
         budget_id: str,
         changes: Mapping[str, Any],
         etag: str = "",
+        *,
+        actor: Caller | None = None,
     ) -> Budget:
         """Change some of a budget's mutable fields.
 
@@ -253,6 +291,7 @@ class BudgetAdmin:
             changes: new values by field name (the update mask's fields):
                 display_name, limit_micros, hard, prefer_cheaper_below_micros.
             etag: the version the caller read; "" skips the check.
+            actor: who makes the change, for the audit log.
 
         Raises:
             InvalidArgument: an unknown, immutable or invalid field.
@@ -280,10 +319,19 @@ class BudgetAdmin:
             )
             if result.rowcount != 1:
                 raise EtagMismatch(f"{current.name} changed meanwhile; read it again")
+            updated = replace(changed, version=current.version + 1, update_time=now)
+            await self._record(connection, actor, "update", current, updated)
         self._on_change(org_id)
-        return replace(changed, version=current.version + 1, update_time=now)
+        return updated
 
-    async def delete(self, org_id: str, budget_id: str, etag: str = "") -> None:
+    async def delete(
+        self,
+        org_id: str,
+        budget_id: str,
+        etag: str = "",
+        *,
+        actor: Caller | None = None,
+    ) -> None:
         """Delete a budget with its spend history and leases.
 
         Raises:
@@ -302,6 +350,7 @@ class BudgetAdmin:
             )
             if result.rowcount != 1:
                 raise EtagMismatch(f"{current.name} changed meanwhile; read it again")
+            await self._record(connection, actor, "delete", current, None)
         self._on_change(org_id)
 
 

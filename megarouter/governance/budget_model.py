@@ -132,7 +132,10 @@ class BudgetOutlook:
             budget right now (this replica's view); None when none applies.
         prefer_cheaper: some covering budget is below its
             ``prefer_cheaper_below_micros`` threshold.
+        limiting_budget: the name of the hard budget that sets the
+            headroom, "" when none does.
     """
 
     headroom_micros: int | None
     prefer_cheaper: bool
+    limiting_budget: str = ""

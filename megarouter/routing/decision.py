@@ -173,6 +173,7 @@ class RouteDecision:
     reason: str
     policy: str = ""
     max_attempts: int = 3  # RoutingPolicy().max_attempts
+    limiting_budget: str = ""  # the budget behind over_budget drops
 
     @property
     def dropped(self) -> tuple[Dropped, ...]:

@@ -78,6 +78,8 @@ class StoredPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
+    """One target (org, team or API key name) and the policy applied to it."""
+
     target: str
     policy: str
     create_time: datetime

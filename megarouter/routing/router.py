@@ -100,12 +100,14 @@ class RouteContext:
         budget_left_micros: the smallest remaining amount of any budget that
             covers the caller, or None when no budget applies.
         org_id: the caller's org (feedback adjustments are per org).
+        budget_name: the budget that leaves ``budget_left_micros``.
     """
 
     catalog: RoutableCatalog
     health: HealthView
     budget_left_micros: int | None = None
     org_id: str = ""
+    budget_name: str = ""
 
 
 class Router:
@@ -176,7 +178,13 @@ class Router:
             ),
             (DropReason.ABOVE_COST_CAP, policy.max_cost_micros, costs, ">", "cost"),
             (DropReason.ABOVE_LATENCY_CAP, policy.max_latency_ms, latency, ">", "ms"),
-            (DropReason.OVER_BUDGET, context.budget_left_micros, costs, ">", "cost"),
+            (
+                DropReason.OVER_BUDGET,
+                context.budget_left_micros,
+                costs,
+                ">",
+                f"cost (budget {context.budget_name or 'left'})",
+            ),
         ]
         for reason, limit, values, op, unit in limits:
             if limit is None:
@@ -223,6 +231,7 @@ class Router:
             reason=_reason(request, candidates, strategy, task, considered),
             max_attempts=policy.max_attempts,
             policy=policy.name,
+            limiting_budget=context.budget_name,
         )
 
     def _task_type(self, request: RouteRequest) -> str:

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKeyConstraint, Index
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    String,
+)
 from sqlmodel import Field, SQLModel
 
 from megarouter.store.tables import _timestamp, utcnow
@@ -25,7 +33,12 @@ class BudgetRow(SQLModel, table=True):
     __tablename__ = "budgets"
     __table_args__ = (Index("ix_budgets_scope", "org_id", "scope_kind", "scope_value"),)
 
-    org_id: str = Field(primary_key=True, foreign_key="orgs.id", max_length=63)
+    # Part of the key; an org's budgets, windows and leases go with it.
+    org_id: str = Field(
+        sa_column=Column(
+            String(63), ForeignKey("orgs.id", ondelete="CASCADE"), primary_key=True
+        )
+    )
     id: str = Field(primary_key=True, max_length=63)
     scope_kind: str = Field(max_length=16)  # org, team, principal, key, scenario
     scope_value: str = Field(default="", max_length=128)  # "" for the org

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from megarouter.v1 import admin_service_pb2 as megarouter_dot_v1_dot_admin__service__pb2
+from megarouter.v1 import governance_pb2 as megarouter_dot_v1_dot_governance__pb2
 from megarouter.v1 import routing_policy_pb2 as megarouter_dot_v1_dot_routing__policy__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -252,6 +253,86 @@ class AdminServiceStub:
                 '/megarouter.v1.AdminService/DetachRoutingPolicy',
                 request_serializer=megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyRequest.SerializeToString,
                 response_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyResponse.FromString,
+                _registered_method=True)
+        self.CreateBudget = channel.unary_unary(
+                '/megarouter.v1.AdminService/CreateBudget',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.CreateBudgetRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.CreateBudgetResponse.FromString,
+                _registered_method=True)
+        self.GetBudget = channel.unary_unary(
+                '/megarouter.v1.AdminService/GetBudget',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetResponse.FromString,
+                _registered_method=True)
+        self.ListBudgets = channel.unary_unary(
+                '/megarouter.v1.AdminService/ListBudgets',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.ListBudgetsRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.ListBudgetsResponse.FromString,
+                _registered_method=True)
+        self.UpdateBudget = channel.unary_unary(
+                '/megarouter.v1.AdminService/UpdateBudget',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.UpdateBudgetRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.UpdateBudgetResponse.FromString,
+                _registered_method=True)
+        self.DeleteBudget = channel.unary_unary(
+                '/megarouter.v1.AdminService/DeleteBudget',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.DeleteBudgetRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.DeleteBudgetResponse.FromString,
+                _registered_method=True)
+        self.GetBudgetStatus = channel.unary_unary(
+                '/megarouter.v1.AdminService/GetBudgetStatus',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetStatusRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetStatusResponse.FromString,
+                _registered_method=True)
+        self.CreateRateLimit = channel.unary_unary(
+                '/megarouter.v1.AdminService/CreateRateLimit',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.CreateRateLimitRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.CreateRateLimitResponse.FromString,
+                _registered_method=True)
+        self.GetRateLimit = channel.unary_unary(
+                '/megarouter.v1.AdminService/GetRateLimit',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.GetRateLimitRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.GetRateLimitResponse.FromString,
+                _registered_method=True)
+        self.ListRateLimits = channel.unary_unary(
+                '/megarouter.v1.AdminService/ListRateLimits',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.ListRateLimitsRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.ListRateLimitsResponse.FromString,
+                _registered_method=True)
+        self.UpdateRateLimit = channel.unary_unary(
+                '/megarouter.v1.AdminService/UpdateRateLimit',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.UpdateRateLimitRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.UpdateRateLimitResponse.FromString,
+                _registered_method=True)
+        self.DeleteRateLimit = channel.unary_unary(
+                '/megarouter.v1.AdminService/DeleteRateLimit',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.DeleteRateLimitRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.DeleteRateLimitResponse.FromString,
+                _registered_method=True)
+        self.GetUsageReport = channel.unary_unary(
+                '/megarouter.v1.AdminService/GetUsageReport',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.GetUsageReportRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.GetUsageReportResponse.FromString,
+                _registered_method=True)
+        self.GetTopConsumers = channel.unary_unary(
+                '/megarouter.v1.AdminService/GetTopConsumers',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.GetTopConsumersRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.GetTopConsumersResponse.FromString,
+                _registered_method=True)
+        self.GetBudgetBurn = channel.unary_unary(
+                '/megarouter.v1.AdminService/GetBudgetBurn',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetBurnRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetBurnResponse.FromString,
+                _registered_method=True)
+        self.GetWasteReport = channel.unary_unary(
+                '/megarouter.v1.AdminService/GetWasteReport',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.GetWasteReportRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.GetWasteReportResponse.FromString,
+                _registered_method=True)
+        self.GetScenarioValue = channel.unary_unary(
+                '/megarouter.v1.AdminService/GetScenarioValue',
+                request_serializer=megarouter_dot_v1_dot_governance__pb2.GetScenarioValueRequest.SerializeToString,
+                response_deserializer=megarouter_dot_v1_dot_governance__pb2.GetScenarioValueResponse.FromString,
                 _registered_method=True)
 
 
@@ -564,6 +645,118 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateBudget(self, request, context):
+        """Creates a budget on an org, team, principal, API key or scenario.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBudget(self, request, context):
+        """Gets a budget.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBudgets(self, request, context):
+        """Lists an org's budgets, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateBudget(self, request, context):
+        """Changes the fields of a budget named in update_mask.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteBudget(self, request, context):
+        """Deletes a budget with its spend history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBudgetStatus(self, request, context):
+        """A budget's spend, leases and remainder in its current window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateRateLimit(self, request, context):
+        """Creates a requests and tokens per minute limit on a team or API key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRateLimit(self, request, context):
+        """Gets a rate limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRateLimits(self, request, context):
+        """Lists an org's rate limits, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRateLimit(self, request, context):
+        """Changes the fields of a rate limit named in update_mask.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRateLimit(self, request, context):
+        """Deletes a rate limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetUsageReport(self, request, context):
+        """Usage and cost grouped by dimensions and time over a range.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTopConsumers(self, request, context):
+        """The biggest consumers along one dimension: who relies on AI most.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBudgetBurn(self, request, context):
+        """A budget's burn rate and projected exhaustion date.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWasteReport(self, request, context):
+        """Calls a cheaper allowed model was expected to answer as well.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetScenarioValue(self, request, context):
+        """What each scenario cost and what its feedback scores say it is worth.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -781,6 +974,86 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.DetachRoutingPolicy,
                     request_deserializer=megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyRequest.FromString,
                     response_serializer=megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyResponse.SerializeToString,
+            ),
+            'CreateBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBudget,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.CreateBudgetRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.CreateBudgetResponse.SerializeToString,
+            ),
+            'GetBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBudget,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetResponse.SerializeToString,
+            ),
+            'ListBudgets': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBudgets,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.ListBudgetsRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.ListBudgetsResponse.SerializeToString,
+            ),
+            'UpdateBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateBudget,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.UpdateBudgetRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.UpdateBudgetResponse.SerializeToString,
+            ),
+            'DeleteBudget': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteBudget,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.DeleteBudgetRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.DeleteBudgetResponse.SerializeToString,
+            ),
+            'GetBudgetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBudgetStatus,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetStatusRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetStatusResponse.SerializeToString,
+            ),
+            'CreateRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateRateLimit,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.CreateRateLimitRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.CreateRateLimitResponse.SerializeToString,
+            ),
+            'GetRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRateLimit,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.GetRateLimitRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.GetRateLimitResponse.SerializeToString,
+            ),
+            'ListRateLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRateLimits,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.ListRateLimitsRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.ListRateLimitsResponse.SerializeToString,
+            ),
+            'UpdateRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRateLimit,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.UpdateRateLimitRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.UpdateRateLimitResponse.SerializeToString,
+            ),
+            'DeleteRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRateLimit,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.DeleteRateLimitRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.DeleteRateLimitResponse.SerializeToString,
+            ),
+            'GetUsageReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetUsageReport,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.GetUsageReportRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.GetUsageReportResponse.SerializeToString,
+            ),
+            'GetTopConsumers': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTopConsumers,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.GetTopConsumersRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.GetTopConsumersResponse.SerializeToString,
+            ),
+            'GetBudgetBurn': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBudgetBurn,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetBurnRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.GetBudgetBurnResponse.SerializeToString,
+            ),
+            'GetWasteReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWasteReport,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.GetWasteReportRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.GetWasteReportResponse.SerializeToString,
+            ),
+            'GetScenarioValue': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetScenarioValue,
+                    request_deserializer=megarouter_dot_v1_dot_governance__pb2.GetScenarioValueRequest.FromString,
+                    response_serializer=megarouter_dot_v1_dot_governance__pb2.GetScenarioValueResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1947,6 +2220,438 @@ class AdminService:
             '/megarouter.v1.AdminService/DetachRoutingPolicy',
             megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyRequest.SerializeToString,
             megarouter_dot_v1_dot_routing__policy__pb2.DetachRoutingPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/CreateBudget',
+            megarouter_dot_v1_dot_governance__pb2.CreateBudgetRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.CreateBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/GetBudget',
+            megarouter_dot_v1_dot_governance__pb2.GetBudgetRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.GetBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBudgets(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/ListBudgets',
+            megarouter_dot_v1_dot_governance__pb2.ListBudgetsRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.ListBudgetsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/UpdateBudget',
+            megarouter_dot_v1_dot_governance__pb2.UpdateBudgetRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.UpdateBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteBudget(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/DeleteBudget',
+            megarouter_dot_v1_dot_governance__pb2.DeleteBudgetRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.DeleteBudgetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBudgetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/GetBudgetStatus',
+            megarouter_dot_v1_dot_governance__pb2.GetBudgetStatusRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.GetBudgetStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/CreateRateLimit',
+            megarouter_dot_v1_dot_governance__pb2.CreateRateLimitRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.CreateRateLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/GetRateLimit',
+            megarouter_dot_v1_dot_governance__pb2.GetRateLimitRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.GetRateLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRateLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/ListRateLimits',
+            megarouter_dot_v1_dot_governance__pb2.ListRateLimitsRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.ListRateLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/UpdateRateLimit',
+            megarouter_dot_v1_dot_governance__pb2.UpdateRateLimitRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.UpdateRateLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/DeleteRateLimit',
+            megarouter_dot_v1_dot_governance__pb2.DeleteRateLimitRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.DeleteRateLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetUsageReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/GetUsageReport',
+            megarouter_dot_v1_dot_governance__pb2.GetUsageReportRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.GetUsageReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTopConsumers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/GetTopConsumers',
+            megarouter_dot_v1_dot_governance__pb2.GetTopConsumersRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.GetTopConsumersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBudgetBurn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/GetBudgetBurn',
+            megarouter_dot_v1_dot_governance__pb2.GetBudgetBurnRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.GetBudgetBurnResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWasteReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/GetWasteReport',
+            megarouter_dot_v1_dot_governance__pb2.GetWasteReportRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.GetWasteReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetScenarioValue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/megarouter.v1.AdminService/GetScenarioValue',
+            megarouter_dot_v1_dot_governance__pb2.GetScenarioValueRequest.SerializeToString,
+            megarouter_dot_v1_dot_governance__pb2.GetScenarioValueResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -6,6 +6,7 @@ isort:skip_file
 from collections import abc as _abc
 from grpc import aio as _aio
 from megarouter.v1 import admin_service_pb2 as _admin_service_pb2
+from megarouter.v1 import governance_pb2 as _governance_pb2
 from megarouter.v1 import routing_policy_pb2 as _routing_policy_pb2
 import abc as _abc_1
 import grpc as _grpc
@@ -127,6 +128,38 @@ class AdminServiceStub:
     """Applies a routing policy to an org, a team or an API key."""
     DetachRoutingPolicy: _grpc.UnaryUnaryMultiCallable[_routing_policy_pb2.DetachRoutingPolicyRequest, _routing_policy_pb2.DetachRoutingPolicyResponse]
     """Removes the routing policy attached to an org, a team or an API key."""
+    CreateBudget: _grpc.UnaryUnaryMultiCallable[_governance_pb2.CreateBudgetRequest, _governance_pb2.CreateBudgetResponse]
+    """Creates a budget on an org, team, principal, API key or scenario."""
+    GetBudget: _grpc.UnaryUnaryMultiCallable[_governance_pb2.GetBudgetRequest, _governance_pb2.GetBudgetResponse]
+    """Gets a budget."""
+    ListBudgets: _grpc.UnaryUnaryMultiCallable[_governance_pb2.ListBudgetsRequest, _governance_pb2.ListBudgetsResponse]
+    """Lists an org's budgets, a page at a time."""
+    UpdateBudget: _grpc.UnaryUnaryMultiCallable[_governance_pb2.UpdateBudgetRequest, _governance_pb2.UpdateBudgetResponse]
+    """Changes the fields of a budget named in update_mask."""
+    DeleteBudget: _grpc.UnaryUnaryMultiCallable[_governance_pb2.DeleteBudgetRequest, _governance_pb2.DeleteBudgetResponse]
+    """Deletes a budget with its spend history."""
+    GetBudgetStatus: _grpc.UnaryUnaryMultiCallable[_governance_pb2.GetBudgetStatusRequest, _governance_pb2.GetBudgetStatusResponse]
+    """A budget's spend, leases and remainder in its current window."""
+    CreateRateLimit: _grpc.UnaryUnaryMultiCallable[_governance_pb2.CreateRateLimitRequest, _governance_pb2.CreateRateLimitResponse]
+    """Creates a requests and tokens per minute limit on a team or API key."""
+    GetRateLimit: _grpc.UnaryUnaryMultiCallable[_governance_pb2.GetRateLimitRequest, _governance_pb2.GetRateLimitResponse]
+    """Gets a rate limit."""
+    ListRateLimits: _grpc.UnaryUnaryMultiCallable[_governance_pb2.ListRateLimitsRequest, _governance_pb2.ListRateLimitsResponse]
+    """Lists an org's rate limits, a page at a time."""
+    UpdateRateLimit: _grpc.UnaryUnaryMultiCallable[_governance_pb2.UpdateRateLimitRequest, _governance_pb2.UpdateRateLimitResponse]
+    """Changes the fields of a rate limit named in update_mask."""
+    DeleteRateLimit: _grpc.UnaryUnaryMultiCallable[_governance_pb2.DeleteRateLimitRequest, _governance_pb2.DeleteRateLimitResponse]
+    """Deletes a rate limit."""
+    GetUsageReport: _grpc.UnaryUnaryMultiCallable[_governance_pb2.GetUsageReportRequest, _governance_pb2.GetUsageReportResponse]
+    """Usage and cost grouped by dimensions and time over a range."""
+    GetTopConsumers: _grpc.UnaryUnaryMultiCallable[_governance_pb2.GetTopConsumersRequest, _governance_pb2.GetTopConsumersResponse]
+    """The biggest consumers along one dimension: who relies on AI most."""
+    GetBudgetBurn: _grpc.UnaryUnaryMultiCallable[_governance_pb2.GetBudgetBurnRequest, _governance_pb2.GetBudgetBurnResponse]
+    """A budget's burn rate and projected exhaustion date."""
+    GetWasteReport: _grpc.UnaryUnaryMultiCallable[_governance_pb2.GetWasteReportRequest, _governance_pb2.GetWasteReportResponse]
+    """Calls a cheaper allowed model was expected to answer as well."""
+    GetScenarioValue: _grpc.UnaryUnaryMultiCallable[_governance_pb2.GetScenarioValueRequest, _governance_pb2.GetScenarioValueResponse]
+    """What each scenario cost and what its feedback scores say it is worth."""
 
 @_typing.type_check_only
 class AdminServiceAsyncStub(AdminServiceStub):
@@ -226,6 +259,38 @@ class AdminServiceAsyncStub(AdminServiceStub):
     """Applies a routing policy to an org, a team or an API key."""
     DetachRoutingPolicy: _aio.UnaryUnaryMultiCallable[_routing_policy_pb2.DetachRoutingPolicyRequest, _routing_policy_pb2.DetachRoutingPolicyResponse]  # type: ignore[assignment]
     """Removes the routing policy attached to an org, a team or an API key."""
+    CreateBudget: _aio.UnaryUnaryMultiCallable[_governance_pb2.CreateBudgetRequest, _governance_pb2.CreateBudgetResponse]  # type: ignore[assignment]
+    """Creates a budget on an org, team, principal, API key or scenario."""
+    GetBudget: _aio.UnaryUnaryMultiCallable[_governance_pb2.GetBudgetRequest, _governance_pb2.GetBudgetResponse]  # type: ignore[assignment]
+    """Gets a budget."""
+    ListBudgets: _aio.UnaryUnaryMultiCallable[_governance_pb2.ListBudgetsRequest, _governance_pb2.ListBudgetsResponse]  # type: ignore[assignment]
+    """Lists an org's budgets, a page at a time."""
+    UpdateBudget: _aio.UnaryUnaryMultiCallable[_governance_pb2.UpdateBudgetRequest, _governance_pb2.UpdateBudgetResponse]  # type: ignore[assignment]
+    """Changes the fields of a budget named in update_mask."""
+    DeleteBudget: _aio.UnaryUnaryMultiCallable[_governance_pb2.DeleteBudgetRequest, _governance_pb2.DeleteBudgetResponse]  # type: ignore[assignment]
+    """Deletes a budget with its spend history."""
+    GetBudgetStatus: _aio.UnaryUnaryMultiCallable[_governance_pb2.GetBudgetStatusRequest, _governance_pb2.GetBudgetStatusResponse]  # type: ignore[assignment]
+    """A budget's spend, leases and remainder in its current window."""
+    CreateRateLimit: _aio.UnaryUnaryMultiCallable[_governance_pb2.CreateRateLimitRequest, _governance_pb2.CreateRateLimitResponse]  # type: ignore[assignment]
+    """Creates a requests and tokens per minute limit on a team or API key."""
+    GetRateLimit: _aio.UnaryUnaryMultiCallable[_governance_pb2.GetRateLimitRequest, _governance_pb2.GetRateLimitResponse]  # type: ignore[assignment]
+    """Gets a rate limit."""
+    ListRateLimits: _aio.UnaryUnaryMultiCallable[_governance_pb2.ListRateLimitsRequest, _governance_pb2.ListRateLimitsResponse]  # type: ignore[assignment]
+    """Lists an org's rate limits, a page at a time."""
+    UpdateRateLimit: _aio.UnaryUnaryMultiCallable[_governance_pb2.UpdateRateLimitRequest, _governance_pb2.UpdateRateLimitResponse]  # type: ignore[assignment]
+    """Changes the fields of a rate limit named in update_mask."""
+    DeleteRateLimit: _aio.UnaryUnaryMultiCallable[_governance_pb2.DeleteRateLimitRequest, _governance_pb2.DeleteRateLimitResponse]  # type: ignore[assignment]
+    """Deletes a rate limit."""
+    GetUsageReport: _aio.UnaryUnaryMultiCallable[_governance_pb2.GetUsageReportRequest, _governance_pb2.GetUsageReportResponse]  # type: ignore[assignment]
+    """Usage and cost grouped by dimensions and time over a range."""
+    GetTopConsumers: _aio.UnaryUnaryMultiCallable[_governance_pb2.GetTopConsumersRequest, _governance_pb2.GetTopConsumersResponse]  # type: ignore[assignment]
+    """The biggest consumers along one dimension: who relies on AI most."""
+    GetBudgetBurn: _aio.UnaryUnaryMultiCallable[_governance_pb2.GetBudgetBurnRequest, _governance_pb2.GetBudgetBurnResponse]  # type: ignore[assignment]
+    """A budget's burn rate and projected exhaustion date."""
+    GetWasteReport: _aio.UnaryUnaryMultiCallable[_governance_pb2.GetWasteReportRequest, _governance_pb2.GetWasteReportResponse]  # type: ignore[assignment]
+    """Calls a cheaper allowed model was expected to answer as well."""
+    GetScenarioValue: _aio.UnaryUnaryMultiCallable[_governance_pb2.GetScenarioValueRequest, _governance_pb2.GetScenarioValueResponse]  # type: ignore[assignment]
+    """What each scenario cost and what its feedback scores say it is worth."""
 
 class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
     """Everything an administrator does: orgs, teams, principals, API keys and
@@ -580,5 +645,133 @@ class AdminServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_routing_policy_pb2.DetachRoutingPolicyResponse, _abc.Awaitable[_routing_policy_pb2.DetachRoutingPolicyResponse]]:
         """Removes the routing policy attached to an org, a team or an API key."""
+
+    @_abc_1.abstractmethod
+    def CreateBudget(
+        self,
+        request: _governance_pb2.CreateBudgetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.CreateBudgetResponse, _abc.Awaitable[_governance_pb2.CreateBudgetResponse]]:
+        """Creates a budget on an org, team, principal, API key or scenario."""
+
+    @_abc_1.abstractmethod
+    def GetBudget(
+        self,
+        request: _governance_pb2.GetBudgetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.GetBudgetResponse, _abc.Awaitable[_governance_pb2.GetBudgetResponse]]:
+        """Gets a budget."""
+
+    @_abc_1.abstractmethod
+    def ListBudgets(
+        self,
+        request: _governance_pb2.ListBudgetsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.ListBudgetsResponse, _abc.Awaitable[_governance_pb2.ListBudgetsResponse]]:
+        """Lists an org's budgets, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def UpdateBudget(
+        self,
+        request: _governance_pb2.UpdateBudgetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.UpdateBudgetResponse, _abc.Awaitable[_governance_pb2.UpdateBudgetResponse]]:
+        """Changes the fields of a budget named in update_mask."""
+
+    @_abc_1.abstractmethod
+    def DeleteBudget(
+        self,
+        request: _governance_pb2.DeleteBudgetRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.DeleteBudgetResponse, _abc.Awaitable[_governance_pb2.DeleteBudgetResponse]]:
+        """Deletes a budget with its spend history."""
+
+    @_abc_1.abstractmethod
+    def GetBudgetStatus(
+        self,
+        request: _governance_pb2.GetBudgetStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.GetBudgetStatusResponse, _abc.Awaitable[_governance_pb2.GetBudgetStatusResponse]]:
+        """A budget's spend, leases and remainder in its current window."""
+
+    @_abc_1.abstractmethod
+    def CreateRateLimit(
+        self,
+        request: _governance_pb2.CreateRateLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.CreateRateLimitResponse, _abc.Awaitable[_governance_pb2.CreateRateLimitResponse]]:
+        """Creates a requests and tokens per minute limit on a team or API key."""
+
+    @_abc_1.abstractmethod
+    def GetRateLimit(
+        self,
+        request: _governance_pb2.GetRateLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.GetRateLimitResponse, _abc.Awaitable[_governance_pb2.GetRateLimitResponse]]:
+        """Gets a rate limit."""
+
+    @_abc_1.abstractmethod
+    def ListRateLimits(
+        self,
+        request: _governance_pb2.ListRateLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.ListRateLimitsResponse, _abc.Awaitable[_governance_pb2.ListRateLimitsResponse]]:
+        """Lists an org's rate limits, a page at a time."""
+
+    @_abc_1.abstractmethod
+    def UpdateRateLimit(
+        self,
+        request: _governance_pb2.UpdateRateLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.UpdateRateLimitResponse, _abc.Awaitable[_governance_pb2.UpdateRateLimitResponse]]:
+        """Changes the fields of a rate limit named in update_mask."""
+
+    @_abc_1.abstractmethod
+    def DeleteRateLimit(
+        self,
+        request: _governance_pb2.DeleteRateLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.DeleteRateLimitResponse, _abc.Awaitable[_governance_pb2.DeleteRateLimitResponse]]:
+        """Deletes a rate limit."""
+
+    @_abc_1.abstractmethod
+    def GetUsageReport(
+        self,
+        request: _governance_pb2.GetUsageReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.GetUsageReportResponse, _abc.Awaitable[_governance_pb2.GetUsageReportResponse]]:
+        """Usage and cost grouped by dimensions and time over a range."""
+
+    @_abc_1.abstractmethod
+    def GetTopConsumers(
+        self,
+        request: _governance_pb2.GetTopConsumersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.GetTopConsumersResponse, _abc.Awaitable[_governance_pb2.GetTopConsumersResponse]]:
+        """The biggest consumers along one dimension: who relies on AI most."""
+
+    @_abc_1.abstractmethod
+    def GetBudgetBurn(
+        self,
+        request: _governance_pb2.GetBudgetBurnRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.GetBudgetBurnResponse, _abc.Awaitable[_governance_pb2.GetBudgetBurnResponse]]:
+        """A budget's burn rate and projected exhaustion date."""
+
+    @_abc_1.abstractmethod
+    def GetWasteReport(
+        self,
+        request: _governance_pb2.GetWasteReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.GetWasteReportResponse, _abc.Awaitable[_governance_pb2.GetWasteReportResponse]]:
+        """Calls a cheaper allowed model was expected to answer as well."""
+
+    @_abc_1.abstractmethod
+    def GetScenarioValue(
+        self,
+        request: _governance_pb2.GetScenarioValueRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_governance_pb2.GetScenarioValueResponse, _abc.Awaitable[_governance_pb2.GetScenarioValueResponse]]:
+        """What each scenario cost and what its feedback scores say it is worth."""
 
 def add_AdminServiceServicer_to_server(servicer: AdminServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -2,9 +2,8 @@
 
 The proxy runs as its users run it without a database: a config file lists
 one model, an ``openai/`` model at the fake upstream's base URL. Without a
-database it has no virtual keys, so no auth and no spend tracking in a
-database it has no virtual keys; callers present the master key, which
-it checks on every call. It still prices every call in memory.
+database it has no virtual keys: callers present the master key, which it
+checks on every call. It still prices every call in memory.
 """
 
 from __future__ import annotations
@@ -72,6 +71,7 @@ def start_litellm(
     port = free_port()
     env: dict[str, str | None] = {
         "PYTHONPATH": None,
+        "PYTHONUNBUFFERED": "1",
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # never fetch the price map
         "LITELLM_LOG": "ERROR",
         "LITELLM_TELEMETRY": "False",
@@ -87,6 +87,10 @@ def start_litellm(
         str(port),
         "--num_workers",
         str(workers),
+        # uvicorn kills a worker that is not up within 5 s by default; on a
+        # busy 2-core machine LiteLLM's import alone can take longer.
+        "--timeout_worker_healthcheck",
+        "180",
     ]
     server = ServerProcess(
         "litellm", argv, port, env=env, log=directory / "litellm.log"

@@ -86,7 +86,7 @@ class LoadGenerator:
         """Run ``plan`` against ``target``, its callers split over processes."""
         count = min(processes or self.processes, plan.concurrency)
         shares = _split(plan.concurrency, count)
-        start_at = time.monotonic() + 1.0 + 0.2 * count
+        start_at = time.monotonic() + 1.5 + 0.25 * count
         futures = [
             self._pool.submit(
                 run_worker, target, _share_plan(plan, share), start_at
@@ -126,8 +126,12 @@ def run_worker(target: Target, plan: Plan, start_at: float) -> Outcome:
 async def _run(target: Target, plan: Plan, start_at: float) -> Outcome:
     opener = _http_client if target.kind == "http" else _grpc_client
     async with opener(target, plan.concurrency) as call:
+        # Open every connection and warm up, for at most the time left.
         await asyncio.gather(
-            *(_repeat(call, WARMUP_CALLS, Outcome()) for _ in range(plan.concurrency))
+            *(
+                _repeat(call, WARMUP_CALLS, Outcome(), stop_at=start_at)
+                for _ in range(plan.concurrency)
+            )
         )
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         outcome = Outcome(started=time.monotonic())

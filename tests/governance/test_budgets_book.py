@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import delete
 
-from megarouter.errors import InvalidArgument, ResourceExhausted
+from megarouter.errors import ResourceExhausted
 from megarouter.governance.budget_admin import BudgetAdmin
 from megarouter.governance.budget_model import Budget, CallScopes, ScopeKind
 from megarouter.governance.budget_periods import Period
@@ -288,9 +288,9 @@ async def test_settling_twice_or_negative_is_refused(
     reservation = await book.reserve(CALL, 100)
     await book.settle(reservation, 50)
 
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(ValueError, match="settled already"):
         await book.settle(reservation, 50)
-    with pytest.raises(InvalidArgument):
+    with pytest.raises(ValueError, match="negative"):
         await book.reserve(CALL, -1)
 
 

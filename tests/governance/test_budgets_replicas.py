@@ -77,7 +77,9 @@ async def start_replica(
         )
     assert process.stdout is not None
     line = await asyncio.wait_for(process.stdout.readline(), 30)
-    assert line == b"ready\n", stderr.read_text()
+    if line != b"ready\n":
+        errors_text = await asyncio.to_thread(stderr.read_text)
+        raise AssertionError(f"the replica did not start: {errors_text}")
     return process
 
 

@@ -14,6 +14,7 @@ import megarouter.store.budget_tables
 import megarouter.store.feedback_tables
 import megarouter.store.policy_tables
 import megarouter.store.provider_tables
+import megarouter.store.ratelimit_config_tables
 import megarouter.store.ratelimit_tables
 import megarouter.store.tables
 import megarouter.store.usage_tables  # noqa: F401

@@ -30,7 +30,7 @@ def upgrade() -> None:
         sa.Column(
             "org_id",
             sa.String(length=63),
-            sa.ForeignKey("orgs.id"),
+            sa.ForeignKey("orgs.id", ondelete="CASCADE"),
             nullable=False,
         ),
         sa.Column("id", sa.String(length=63), nullable=False),

@@ -4,8 +4,9 @@ Method: load the shipped predictor once, then for each of N prompts taken
 evenly from the shared training data (plus the labelled task prompts, for
 chat-like text) time one call of ``predict(prompt, all models)``; that call
 includes featurisation (focus extraction, shape features, hashing, TF-IDF)
-and the dot products. The task classifier is timed the same way. Reports
-p50 / p90 / p99 in milliseconds with the machine's facts.
+and the dot products. ``prompt_logits(prompt)`` (every fitted model's logit
+and the offset for unseen ones in one call) is timed too. The task classifier
+is timed the same way. Reports p50 / p90 / p99 in milliseconds with the machine's facts.
 
 Usage: python scripts/bench_router.py [--prompts N] [--repeat R]
 """
@@ -70,6 +71,7 @@ def main() -> None:
         predictor.predict(prompt, models)
         classifier.classify(prompt)
     quality = _time_each(prompts, lambda p: predictor.predict(p, models), args.repeat)
+    vector = _time_each(prompts, predictor.prompt_logits, args.repeat)
     tasks = _time_each(prompts, classifier.classify, args.repeat)
 
     print(
@@ -85,6 +87,7 @@ def main() -> None:
     )
     label = f"quality, {len(models)} models, featurisation included"
     print(f"{label}: {_percentiles(quality)}")
+    print(f"prompt_logits (every model at once): {_percentiles(vector)}")
     print(f"task type: {_percentiles(tasks)}")
 
 

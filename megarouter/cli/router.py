@@ -37,6 +37,7 @@ from megarouter.routing.evaluation import RouterReport, report_to_dict
 from megarouter.routing.explain import explain
 from megarouter.routing.outcomes import OutcomeData, load_outcomes
 from megarouter.routing.quality import QualityFitParams, fit_quality
+from megarouter.routing.reference import fit_reference
 from megarouter.routing.tasks import (
     fit_task_classifier,
     load_default_task_classifier,
@@ -46,6 +47,7 @@ from megarouter.routing.tasks import (
 app = typer.Typer(help="Fit and evaluate the learned router.", no_args_is_help=True)
 console = Console(stderr=True)
 PROTOCOLS = ("kfold", "lobo")
+ROUTERS = ("quality", "reference")
 
 
 @contextmanager
@@ -86,12 +88,19 @@ def _cross_validate(
     params: QualityFitParams,
     pool: list[str] | None,
     progress: Progress,
+    router: str = "quality",
 ) -> RouterReport:
     """Fit per fold and report on the out-of-fold predictions."""
     fold = protocol_folds(outcomes, protocol, folds)
     n_folds = len(set(fold.tolist()))
     task = progress.add_task(f"{protocol}: fitting folds", total=n_folds)
-    oof = out_of_fold(outcomes, fold, params, on_fold=lambda: progress.advance(task))
+    oof = out_of_fold(
+        outcomes,
+        fold,
+        params,
+        on_fold=lambda: progress.advance(task),
+        fitter=fit_reference if router == "reference" else None,
+    )
     baseline = prior_only(outcomes, fold)
     return evaluate_predictions(outcomes, oof.predicted, oof.estimated, baseline, pool)
 
@@ -145,6 +154,11 @@ def evaluate(
     ),
     max_iter: int | None = typer.Option(None, "--max-iter", help="Optimiser steps."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout."),
+    router: str = typer.Option(
+        "quality",
+        "--model",
+        help="quality (ours) or reference (plain TF-IDF + per-model logistic).",
+    ),
 ) -> None:
     """Sweep the willingness to pay and report the quality-cost curve."""
     outcomes = _load(data, sample)
@@ -152,6 +166,8 @@ def evaluate(
     protocols = PROTOCOLS if protocol == "both" else (protocol,)
     if any(p not in PROTOCOLS for p in protocols):
         raise typer.BadParameter("use kfold, lobo or both", param_hint="--protocol")
+    if router not in ROUTERS:
+        raise typer.BadParameter("use quality or reference", param_hint="--model")
 
     results: dict[str, RouterReport] = {}
     try:
@@ -165,7 +181,13 @@ def evaluate(
             else:
                 for name in protocols:
                     results[name] = _cross_validate(
-                        outcomes, name, folds, _params(max_iter), models, progress
+                        outcomes,
+                        name,
+                        folds,
+                        _params(max_iter),
+                        models,
+                        progress,
+                        router,
                     )
     except MegaRouterError as exc:
         console.print(f"[red]{exc}[/red]")

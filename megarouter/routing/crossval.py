@@ -13,8 +13,9 @@ Two honest protocols, both seeded and deterministic:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,6 +24,19 @@ from megarouter.routing.costs import fit_costs
 from megarouter.routing.evaluation import RouterReport, report
 from megarouter.routing.outcomes import OutcomeData
 from megarouter.routing.quality import QualityFitParams, fit_quality
+
+
+class FittedPredictor(Protocol):
+    """Anything that predicts a (prompts, models) matrix of probabilities."""
+
+    def predict_matrix(
+        self, prompts: Sequence[str], models: Sequence[str]
+    ) -> NDArray[np.float64]:
+        """Probabilities of a good answer, shape (prompts, models)."""
+        ...
+
+
+Fitter = Callable[[OutcomeData], FittedPredictor]
 
 
 @dataclass(frozen=True)
@@ -65,13 +79,20 @@ def out_of_fold(
     fold: NDArray[np.int64],
     params: QualityFitParams | None = None,
     on_fold: Callable[[], None] | None = None,
+    fitter: Fitter | None = None,
 ) -> OutOfFold:
-    """Fit on all folds but one, predict that one, for every fold."""
+    """Fit on all folds but one, predict that one, for every fold.
+
+    ``fitter`` replaces the quality predictor's fit (for comparing against
+    another router); ``params`` is ignored then.
+    """
     predicted = np.zeros_like(data.scores)
     estimated = np.zeros_like(data.scores)
     for train, test in _splits(fold):
         train_data = data.subset(train)
-        predictor = fit_quality(train_data, params)
+        predictor: FittedPredictor = (
+            fitter(train_data) if fitter else fit_quality(train_data, params)
+        )
         cost_model = fit_costs(train_data.prompts, data.models, train_data.costs)
         test_prompts = [data.prompts[i] for i in test]
         predicted[test] = predictor.predict_matrix(test_prompts, data.models)

@@ -173,6 +173,26 @@ class QualityPredictor:
         """
         return expit(self.logits(prompt, models))
 
+    def prompt_logits(self, prompt: str) -> tuple[NDArray[np.float64], float]:
+        """Every fitted model's logit for ``prompt``, and the offset for others.
+
+        Featurises the prompt once, so a caller that scores many candidates
+        pays for the text only once.
+
+        Args:
+            prompt: the prompt text.
+
+        Returns:
+            The logits of a good answer for :attr:`models`, in that order, and
+            the prompt's shared term: a model the predictor was not fitted on
+            has the logit ``prior_ability(facts) + offset``.
+        """
+        shape, buckets, weights = self.scaler.row(prompt)
+        cols = N_SHAPE + buckets
+        common = float(shape @ self.shared[:N_SHAPE] + weights @ self.shared[cols])
+        own = shape @ self.own[:N_SHAPE] + weights @ self.own[cols]
+        return np.asarray(self.ability + common + own, dtype=np.float64), common
+
     def predict_matrix(
         self, prompts: Sequence[str], models: Sequence[str]
     ) -> NDArray[np.float64]:

@@ -20,6 +20,7 @@ from megarouter.routing.explain import explain
 from megarouter.routing.outcomes import OutcomeData, load_outcomes
 from megarouter.routing.priors import ModelFacts
 from megarouter.routing.quality import QualityFitParams, QualityPredictor, fit_quality
+from megarouter.routing.reference import fit_reference
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "routing"
 TRAIN_CSV = SHARED / "routerbench_train.csv"
@@ -152,3 +153,40 @@ def test_explanation_names_the_prompts_own_words_and_matches_the_prediction() ->
     assert words and all(
         w.split(": ", 1)[1].split()[0] in prompt.lower() for w in words
     )
+
+
+def test_prompt_logits_agree_with_logits_for_known_and_unseen_models() -> None:
+    predictor = load_default_predictor()
+    prompt = "Which gas do plants absorb from the air?\nA) oxygen\nB) carbon dioxide"
+    unseen = ModelFacts("acme/frontier-large", 5_000_000, 15_000_000, 200_000)
+    trained, offset = predictor.prompt_logits(prompt)
+
+    np.testing.assert_allclose(trained, predictor.logits(prompt, predictor.models))
+    assert predictor.prior_ability(unseen) + offset == pytest.approx(
+        predictor.logits(prompt, [unseen])[0]
+    )
+
+
+def test_prompt_logits_differ_between_prompts_of_different_difficulty() -> None:
+    predictor = load_default_predictor()
+    easy, easy_offset = predictor.prompt_logits("Hello!")
+    hard, hard_offset = predictor.prompt_logits(
+        "Write a python function to find the longest palindromic subsequence."
+    )
+    assert easy_offset != hard_offset
+    assert not np.allclose(easy, hard)
+
+
+def test_reference_router_learns_the_strong_model_is_stronger(
+    outcomes: OutcomeData,
+) -> None:
+    fold = stratified_folds(outcomes.sources, 4, seed=0)
+    train = outcomes.subset(np.nonzero(fold != 0)[0])
+    test = outcomes.subset(np.nonzero(fold == 0)[0])
+    reference = fit_reference(train, max_iter=60)
+    models = ["gpt-4-1106-preview", "mistralai/mistral-7b-chat", "no-such-model"]
+
+    predicted = reference.predict_matrix(test.prompts, models)
+
+    assert predicted[:, 0].mean() > predicted[:, 1].mean() + 0.1
+    np.testing.assert_array_equal(predicted[:, 2], 0.5)

@@ -152,7 +152,7 @@ def no_candidate_error(decision: RouteDecision) -> MegaRouterError:
         f"no model can serve this request ({decision.considered} considered; "
         f"dropped: {summary})"
     )
-    if reasons and set(reasons) == {"over_budget"}:
+    if "over_budget" in reasons:
         subject = decision.limiting_budget or "budget"
         violation = QuotaViolation(
             subject, "no candidate model's estimated cost fits what is left"

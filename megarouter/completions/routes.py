@@ -18,6 +18,7 @@ from megarouter.providers.health import HealthBoard
 from megarouter.providers.spec import ModelMode
 from megarouter.routing.catalog_view import RoutableCatalog
 from megarouter.routing.decision import (
+    DropReason,
     Requirements,
     RouteDecision,
     RouteRequest,
@@ -145,7 +146,14 @@ class RouteResolver:
             org_id=call.caller.org_id,
             budget_name=budget_name,
         )
-        return self.router.decide(request, context)
+        decision = self.router.decide(request, context)
+        if not decision.candidates and DropReason.OVER_BUDGET in decision.drop_counts():
+            # Nothing fits the estimate; the budget book decides exactly at
+            # admission (and says whether calls in flight may free room).
+            decision = self.router.decide(
+                request, replace(context, budget_left_micros=None)
+            )
+        return decision
 
     async def available_models(
         self, call: CallContext, mode: ModelMode | None

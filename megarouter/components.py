@@ -22,12 +22,15 @@ from megarouter.completions.catalogs import OrgAdapters, OrgCatalogs
 from megarouter.completions.engine import CompletionEngine
 from megarouter.completions.routes import RouteResolver
 from megarouter.config import Settings
+from megarouter.governance.analytics import Analytics
 from megarouter.governance.audit import AuditLog, AuditTrail
+from megarouter.governance.budget_admin import BudgetAdmin
 from megarouter.governance.budgets import BudgetBook
 from megarouter.governance.governor import Governor
 from megarouter.governance.ledger import UsageLedger
 from megarouter.governance.ratelimit_leases import DatabaseRateLimiter
 from megarouter.governance.ratelimit_redis import RedisRateLimiter
+from megarouter.governance.ratelimit_store import RateLimitStore
 from megarouter.governance.ratelimits import RateLimiter, RateLimitGate
 from megarouter.providers.admin import ProviderAdmin
 from megarouter.providers.credentials import CredentialCipher, CredentialStore
@@ -46,6 +49,7 @@ from megarouter.routing.policies import RoutingPolicies
 from megarouter.routing.router import PriorQuality, QualityModel, Router
 from megarouter.routing.tasks import load_default_task_classifier
 from megarouter.services.admin import Tenancy
+from megarouter.services.budget_admin import Governance
 from megarouter.store import migrations
 from megarouter.store.database import Database
 from megarouter.tenancy.bindings import RoleBindings
@@ -75,6 +79,7 @@ class Components:
     feedback: FeedbackStore
     artifact: ReloadingArtifact | None
     bootstrap: BootstrapResult | None
+    governance: Governance
 
 
 async def build(
@@ -161,10 +166,17 @@ async def build(
     policies = RoutingPolicies(database, audit=trail)
     budgets = BudgetBook(database)
     await budgets.start()
-    governor = Governor(budgets, rate_limit_gate(settings, database))
+    ratelimits = RateLimitStore(database, audit=trail)
+    governor = Governor(budgets, rate_limit_gate(settings, database, ratelimits))
     routes = RouteResolver(router, OrgCatalogs(providers), health, policies, governor)
     engine = CompletionEngine(
         routes, adapters, health, ledger, TokenCounter(), governor
+    )
+    governance = Governance(
+        budgets=BudgetAdmin(database, budgets.forget, audit=trail),
+        book=budgets,
+        ratelimits=ratelimits,
+        analytics=Analytics(database),
     )
 
     return Components(
@@ -185,10 +197,13 @@ async def build(
         feedback=feedback,
         artifact=artifact,
         bootstrap=created,
+        governance=governance,
     )
 
 
-def rate_limit_gate(settings: Settings, database: Database) -> RateLimitGate:
+def rate_limit_gate(
+    settings: Settings, database: Database, store: RateLimitStore
+) -> RateLimitGate:
     """Counters in Redis when configured (the database as its fallback),
     else leased from the database."""
     leases = DatabaseRateLimiter(database)
@@ -196,8 +211,7 @@ def rate_limit_gate(settings: Settings, database: Database) -> RateLimitGate:
     if settings.redis_url:
         client = Redis.from_url(settings.redis_url)
         limiter = RedisRateLimiter(client, fallback=leases)
-    # TODO(governance): read per-key and per-team limits from their store.
-    return RateLimitGate(limiter, lambda org_id, team_id, key_id: ())
+    return RateLimitGate(limiter, store.limits_for)
 
 
 async def close(components: Components) -> None:

@@ -80,7 +80,8 @@ async def start(
         options=_channel_options(settings),
     )
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
-        AdminServicer(parts.tenancy, parts.providers, parts.policies), server
+        AdminServicer(parts.tenancy, parts.providers, parts.policies, parts.governance),
+        server,
     )
     completion_service_pb2_grpc.add_CompletionServiceServicer_to_server(
         CompletionServicer(parts.engine, parts.feedback), server

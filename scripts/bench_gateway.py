@@ -102,9 +102,13 @@ def running_systems(
     """Start the upstream, the echo floor and the gateways; stop them all after."""
     servers: dict[str, ServerProcess] = {}
     try:
-        upstream = python_server("upstream", "upstream", free_port(), directory / "up.log")
+        upstream = python_server(
+            "upstream", "upstream", free_port(), directory / "up.log"
+        )
         servers[DIRECT] = upstream
-        servers[ECHO] = python_server("echo", "echo", free_port(), directory / "echo.log")
+        servers[ECHO] = python_server(
+            "echo", "echo", free_port(), directory / "echo.log"
+        )
         print("starting megarouter ...", flush=True)
         servers[MEGAROUTER], key = start_megarouter(directory, upstream.port)
         targets = {
@@ -170,7 +174,10 @@ def measure_latency(
         p50: dict[tuple[str, int], float] = {}
         p99: dict[tuple[str, int], float] = {}
         for name in rotated(names, round_):
-            for concurrency, calls in ((1, settings.calls_c1), (16, settings.calls_c16)):
+            for concurrency, calls in (
+                (1, settings.calls_c1),
+                (16, settings.calls_c16),
+            ):
                 plan = Plan(concurrency, calls=calls, max_seconds=settings.max_seconds)
                 processes = 1 if concurrency == 1 else settings.client_processes
                 outcome = load.run(systems.targets[name], plan, processes)
@@ -185,11 +192,14 @@ def measure_latency(
                 for q, values in (("p50", p50), ("p99", p99)):
                     base = values[DIRECT, concurrency]
                     measures.add(
-                        name, f"add_c{concurrency}_{q}", values[name, concurrency] - base
+                        name,
+                        f"add_c{concurrency}_{q}",
+                        values[name, concurrency] - base,
                     )
                     floor = values[ECHO, concurrency]
                     measures.add(
-                        name, f"over_echo_c{concurrency}_{q}",
+                        name,
+                        f"over_echo_c{concurrency}_{q}",
                         values[name, concurrency] - floor,
                     )
         print(f"  latency round {round_ + 1}/{settings.rounds} done", flush=True)
@@ -240,7 +250,9 @@ def report_errors(name: str, what: str, outcome: Outcome) -> None:
 def usage_records(database: Path) -> int:
     """How many usage records MegaRouter committed (every answered call has one)."""
     with contextlib.closing(sqlite3.connect(database)) as connection:
-        return int(connection.execute("select count(*) from usage_records").fetchone()[0])
+        return int(
+            connection.execute("select count(*) from usage_records").fetchone()[0]
+        )
 
 
 # --- reporting ----------------------------------------------------------------
@@ -269,25 +281,45 @@ def print_report(measures: Measures, systems: list[str]) -> None:
 def print_verdict(measures: Measures) -> None:
     """Ratios of MegaRouter against LiteLLM, and the issue's targets."""
     med = measures.median
-    add_p50, add_p99 = med(MEGAROUTER, "add_c1_p50"), med(MEGAROUTER, "add_c1_p99")
-    rps, ll_rps = med(MEGAROUTER, "peak_rps"), med(LITELLM, "peak_rps")
-    print()
-    print("MegaRouter against LiteLLM (medians)")
-    print(f"  added p50 at c=1, LiteLLM / MegaRouter   {ratio(med(LITELLM, 'add_c1_p50'), add_p50)}")
-    print(f"  added p99 at c=1, LiteLLM / MegaRouter   {ratio(med(LITELLM, 'add_c1_p99'), add_p99)}")
-    print(f"  p50 at c=16, LiteLLM / MegaRouter        {ratio(med(LITELLM, 'c16_p50'), med(MEGAROUTER, 'c16_p50'))}")
-    print(f"  throughput, MegaRouter / LiteLLM         {ratio(rps, ll_rps)}")
-    print(f"  CPU per call, LiteLLM / MegaRouter       {ratio(med(LITELLM, 'cpu_us_per_call'), med(MEGAROUTER, 'cpu_us_per_call'))}")
-    print(f"  peak RSS, LiteLLM / MegaRouter           {ratio(med(LITELLM, 'peak_rss_mib'), med(MEGAROUTER, 'peak_rss_mib'))}")
-    print()
-    print("Targets (auth, RBAC and metering on)")
-    print(f"  added p50 <= {TARGET_ADDED_P50_MS} ms at c=1       {_check(add_p50, TARGET_ADDED_P50_MS)}")
-    print(f"  added p99 <= {TARGET_ADDED_P99_MS} ms at c=1       {_check(add_p99, TARGET_ADDED_P99_MS)}")
-    throughput_ok = None if rps is None or not ll_rps else rps >= TARGET_THROUGHPUT_RATIO * ll_rps
-    print(f"  throughput >= {TARGET_THROUGHPUT_RATIO:.0f}x LiteLLM's     {verdict(throughput_ok)} ({ratio(rps, ll_rps)})")
+    mr, ll = MEGAROUTER, LITELLM
+    ratios = [
+        ("added p50 at c=1, LiteLLM / MegaRouter", ll, mr, "add_c1_p50"),
+        ("added p99 at c=1, LiteLLM / MegaRouter", ll, mr, "add_c1_p99"),
+        ("p50 at c=16, LiteLLM / MegaRouter", ll, mr, "c16_p50"),
+        ("throughput, MegaRouter / LiteLLM", mr, ll, "peak_rps"),
+        ("CPU per call, LiteLLM / MegaRouter", ll, mr, "cpu_us_per_call"),
+        ("peak RSS, LiteLLM / MegaRouter", ll, mr, "peak_rss_mib"),
+    ]
+    print("\nMegaRouter against LiteLLM (medians)")
+    for label, top, bottom, measure in ratios:
+        print(f"  {label:<42}{ratio(med(top, measure), med(bottom, measure))}")
+
+    add_p50, add_p99 = med(mr, "add_c1_p50"), med(mr, "add_c1_p99")
+    rps, ll_rps = med(mr, "peak_rps"), med(ll, "peak_rps")
+    enough = None
+    if rps is not None and ll_rps:
+        enough = rps >= TARGET_THROUGHPUT_RATIO * ll_rps
+    targets = [
+        (
+            f"added p50 <= {TARGET_ADDED_P50_MS} ms at c=1",
+            _check(add_p50, TARGET_ADDED_P50_MS),
+        ),
+        (
+            f"added p99 <= {TARGET_ADDED_P99_MS} ms at c=1",
+            _check(add_p99, TARGET_ADDED_P99_MS),
+        ),
+        (
+            f"throughput >= {TARGET_THROUGHPUT_RATIO:.0f}x LiteLLM's",
+            f"{verdict(enough)} ({ratio(rps, ll_rps)})",
+        ),
+    ]
+    print("\nTargets (auth, RBAC and metering on)")
+    for label, outcome in targets:
+        print(f"  {label:<42}{outcome}")
 
 
 def _check(value: float | None, limit: float) -> str:
+    """Whether a latency met its limit, with the value."""
     if value is None:
         return "-"
     return f"{verdict(value <= limit)} ({value:.2f} ms)"
@@ -297,17 +329,17 @@ def run_profile(load: LoadGenerator, systems: Systems, seconds: float) -> None:
     """py-spy the MegaRouter process under load at 16 callers; print the top costs."""
     server = systems.servers[MEGAROUTER]
     raw = Path(tempfile.gettempdir()) / "megarouter-profile.txt"
-    print(f"\nprofiling megarouter (pid {server.pid}) for {seconds:.0f}s at 16 callers ...")
+    print(f"\nprofiling megarouter (pid {server.pid}) for {seconds:.0f}s ...")
     spy = profile.record(server.pid, seconds, raw)
     time.sleep(1.0)
-    outcome = load.run(
-        systems.targets[MEGAROUTER], Plan(16, seconds=seconds - 2), 1
-    )
+    outcome = load.run(systems.targets[MEGAROUTER], Plan(16, seconds=seconds - 2), 1)
     spy.wait()
     found = profile.summarize(raw)
     total = found.loop_samples + found.other_samples
-    print(f"{outcome.throughput:.0f} calls/s while sampled; {total} samples, "
-          f"{100 * found.loop_samples / max(total, 1):.0f}% on the event-loop thread")
+    print(
+        f"{outcome.throughput:.0f} calls/s while sampled; {total} samples, "
+        f"{100 * found.loop_samples / max(total, 1):.0f}% on the event-loop thread"
+    )
     print("\nevent-loop thread, self time (share of its samples):")
     print("\n".join(found.top(found.self_time, found.loop_samples, 25)))
     print("\nevent-loop thread, inclusive time:")
@@ -327,8 +359,13 @@ def main() -> None:
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--litellm-workers", type=int, default=2)
     parser.add_argument("--no-litellm", action="store_true")
-    parser.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
-                        help="then py-spy MegaRouter under load for SECONDS")
+    parser.add_argument(
+        "--profile",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="then py-spy MegaRouter under load for SECONDS",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     settings = Settings.of(args)
@@ -338,7 +375,8 @@ def main() -> None:
         litellm_version = litellm_gateway.ensure_installed()
     print("\n".join(machine.describe(litellm_version, REPO)))
     print(
-        f"method            {settings.rounds} round(s); c=1: {settings.calls_c1} calls, "
+        f"method            {settings.rounds} round(s); "
+        f"c=1: {settings.calls_c1} calls, "
         f"c=16: {settings.calls_c16} calls (each at most {settings.max_seconds:.0f}s); "
         f"saturation: callers {settings.levels}, {settings.saturation_seconds:.0f}s "
         f"each, {settings.client_processes} client processes",
@@ -351,7 +389,9 @@ def main() -> None:
         directory = Path(tmp)
         load = LoadGenerator(max(2, settings.client_processes))
         try:
-            with running_systems(directory, not args.no_litellm, args.litellm_workers) as systems:
+            with running_systems(
+                directory, not args.no_litellm, args.litellm_workers
+            ) as systems:
                 for target in systems.targets.values():
                     wait_answering(load, target)
                 print("all systems answer; measuring latency ...", flush=True)
@@ -371,8 +411,10 @@ def main() -> None:
     print(f"\nMegaRouter committed {records} usage records (one per answered call).")
     if LITELLM in names:
         print_verdict(measures)
-    print(f"\nload average at end: {machine.load_average()}; "
-          f"wall time {time.monotonic() - started:.0f}s")
+    print(
+        f"\nload average at end: {machine.load_average()}; "
+        f"wall time {time.monotonic() - started:.0f}s"
+    )
     if args.json:
         args.json.write_text(json.dumps(measures.rounds, indent=2))
 

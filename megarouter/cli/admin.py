@@ -557,5 +557,8 @@ def delete_binding(
 
 
 import megarouter.cli.admin_audit  # noqa: E402  (registers subcommands)
-import megarouter.cli.admin_policies  # noqa: E402,F401  (registers subcommands)
+import megarouter.cli.admin_budgets  # noqa: E402  (registers subcommands)
+import megarouter.cli.admin_policies  # noqa: E402  (registers subcommands)
+import megarouter.cli.admin_ratelimits  # noqa: E402  (registers subcommands)
+import megarouter.cli.admin_reports  # noqa: E402,F401  (registers subcommands)
 from megarouter.cli import admin_providers  # noqa: E402,F401  (registers subcommands)

@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from megarouter.auth.caller import Caller
-
 from megarouter.errors import (
     AlreadyExists,
     EtagMismatch,

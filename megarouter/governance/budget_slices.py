@@ -75,8 +75,8 @@ class Slice:
     generation: int = 0  # bumped when the lease is lost or given up
     tight: bool = False  # near the limit: hand the slice back when idle
     seen: WindowState | None = None  # the window, as last read or written
-    last_used: datetime | None = None
     uses: int = 0  # reservations taken, to tell an idle slice from a busy one
+    uses_at_tick: int = 0  # ``uses`` at the previous maintenance tick
     settles: int = 0  # settlements, to tell whether a refusal may be stale
     refused: tuple[float, int, int, WindowState] | None = None  # the last one
     alerted: bool = False
@@ -140,7 +140,6 @@ class Slices:
         slot.reserved -= worst
         slot.used += actual
         slot.settles += 1
-        slot.last_used = self._clock()
         if slot.tight and slot.reserved == 0:
             self._release_if_idle_soon(slot)
 
@@ -296,13 +295,13 @@ class Slices:
         """Refuse at once what the database refused a moment ago.
 
         Calls queued behind a refused one would each be refused again; until
-        a call settles here or half a retry interval passes, nothing here
-        can have changed the answer, so they do not ask again.
+        a call settles here or a retry interval passes, they do not ask the
+        database again, so refused callers retrying cannot flood it.
         """
         if slot.refused is None or slot.free >= worst:
             return
         at, settles, refused_worst, state = slot.refused
-        fresh = asyncio.get_running_loop().time() - at < self._policy.retry_after / 2
+        fresh = asyncio.get_running_loop().time() - at < self._policy.retry_after
         if fresh and settles == slot.settles and worst >= refused_worst:
             raise self._refusal(slot, state, worst)
 
@@ -376,12 +375,13 @@ class Slices:
         task.add_done_callback(self._background.discard)
 
     def _idle(self, slot: Slice, now: datetime) -> bool:
-        """A slice worth handing back: nothing in flight and no use lately."""
+        """A slice worth handing back: nothing in flight, and no call since the
+        previous tick, or near the limit, or its window is over."""
+        unused = slot.uses == slot.uses_at_tick
+        slot.uses_at_tick = slot.uses
         if slot.reserved > 0:
             return False
-        if slot.tight or not slot.window.contains(now):
-            return True
-        return slot.last_used is None or now - slot.last_used >= self._ttl
+        return unused or slot.tight or not slot.window.contains(now)
 
     async def _write_back(self, slot: Slice) -> None:
         assert slot.lease_id is not None

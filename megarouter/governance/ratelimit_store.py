@@ -211,7 +211,9 @@ class RateLimitStore:
             return cached[1]
         async with self._database.sessions() as session:
             rows = await session.scalars(
-                select(RateLimitConfigRow).where(col(RateLimitConfigRow.org_id) == org_id)
+                select(RateLimitConfigRow).where(
+                    col(RateLimitConfigRow.org_id) == org_id
+                )
             )
             configs = tuple(_config(row) for row in rows)
         self._cache[org_id] = (now, configs)
@@ -219,7 +221,9 @@ class RateLimitStore:
 
     # --- the resource --------------------------------------------------------
 
-    async def create(self, actor: Caller | None, config: RateLimitConfig) -> RateLimitConfig:
+    async def create(
+        self, actor: Caller | None, config: RateLimitConfig
+    ) -> RateLimitConfig:
         """Create a rate limit on a team or key that exists.
 
         Raises:

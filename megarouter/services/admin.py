@@ -14,8 +14,11 @@ from megarouter.providers.admin import ProviderAdmin
 from megarouter.routing.policies import RoutingPolicies
 from megarouter.services import admin_convert as convert
 from megarouter.services.audit_admin import AuditAdminMixin
+from megarouter.services.budget_admin import BudgetAdminMixin, Governance
 from megarouter.services.policy_admin import PolicyAdminMixin
 from megarouter.services.provider_admin import ProviderAdminMixin
+from megarouter.services.ratelimit_admin import RateLimitAdminMixin
+from megarouter.services.report_admin import ReportAdminMixin
 from megarouter.tenancy import names
 from megarouter.tenancy.bindings import RoleBindings
 from megarouter.tenancy.credentials import ApiKeys
@@ -58,15 +61,23 @@ class AdminServicer(
     ProviderAdminMixin,
     AuditAdminMixin,
     PolicyAdminMixin,
+    BudgetAdminMixin,
+    RateLimitAdminMixin,
+    ReportAdminMixin,
     api_grpc.AdminServiceServicer,
 ):
     def __init__(
-        self, tenancy: Tenancy, providers: ProviderAdmin, policies: RoutingPolicies
+        self,
+        tenancy: Tenancy,
+        providers: ProviderAdmin,
+        policies: RoutingPolicies,
+        governance: Governance,
     ) -> None:
         self._t = tenancy
         self._providers = providers
         self._policies = policies
         self._audit_log = tenancy.audit
+        self._governance = governance
 
     # --- orgs -------------------------------------------------------------
 

@@ -22,7 +22,6 @@ from megarouter.governance.budgets import BudgetBook
 from megarouter.governance.ratelimit_store import RateLimitStore
 from megarouter.services.admin_convert import timestamp
 from megarouter.tenancy import names
-from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import governance_pb2 as gov
 
 # grpc-stubs makes this generic for mypy; grpcio does not at run time.
@@ -167,37 +166,37 @@ class BudgetAdminMixin:
     _governance: Governance
 
     async def CreateBudget(
-        self, request: api.CreateBudgetRequest, context: Context
-    ) -> api.CreateBudgetResponse:
+        self, request: gov.CreateBudgetRequest, context: Context
+    ) -> gov.CreateBudgetResponse:
         caller = current_caller()
         (org_id,) = names.parse(request.parent, "parent", "orgs")
         visible_org(caller, org_id)
         budget = budget_from_message(org_id, request.budget_id, request.budget)
         created = await self._governance.budgets.create(budget, actor=caller)
-        return api.CreateBudgetResponse(budget=budget_message(created))
+        return gov.CreateBudgetResponse(budget=budget_message(created))
 
     async def GetBudget(
-        self, request: api.GetBudgetRequest, context: Context
-    ) -> api.GetBudgetResponse:
+        self, request: gov.GetBudgetRequest, context: Context
+    ) -> gov.GetBudgetResponse:
         org_id, budget_id = parse_budget(request.name, "name")
         budget = await self._governance.budgets.get(org_id, budget_id)
-        return api.GetBudgetResponse(budget=budget_message(budget))
+        return gov.GetBudgetResponse(budget=budget_message(budget))
 
     async def ListBudgets(
-        self, request: api.ListBudgetsRequest, context: Context
-    ) -> api.ListBudgetsResponse:
+        self, request: gov.ListBudgetsRequest, context: Context
+    ) -> gov.ListBudgetsResponse:
         (org_id,) = names.parse(request.parent, "parent", "orgs")
         visible_org(current_caller(), org_id)
         budgets, token = await self._governance.budgets.list(
             org_id, request.page_size, request.page_token
         )
-        return api.ListBudgetsResponse(
+        return gov.ListBudgetsResponse(
             budgets=[budget_message(b) for b in budgets], next_page_token=token
         )
 
     async def UpdateBudget(
-        self, request: api.UpdateBudgetRequest, context: Context
-    ) -> api.UpdateBudgetResponse:
+        self, request: gov.UpdateBudgetRequest, context: Context
+    ) -> gov.UpdateBudgetResponse:
         org_id, budget_id = parse_budget(request.budget.name, "budget.name")
         changes = budget_changes(request.budget, list(request.update_mask.paths))
         budget = await self._governance.budgets.update(
@@ -207,20 +206,20 @@ class BudgetAdminMixin:
             request.budget.etag,
             actor=current_caller(),
         )
-        return api.UpdateBudgetResponse(budget=budget_message(budget))
+        return gov.UpdateBudgetResponse(budget=budget_message(budget))
 
     async def DeleteBudget(
-        self, request: api.DeleteBudgetRequest, context: Context
-    ) -> api.DeleteBudgetResponse:
+        self, request: gov.DeleteBudgetRequest, context: Context
+    ) -> gov.DeleteBudgetResponse:
         org_id, budget_id = parse_budget(request.name, "name")
         await self._governance.budgets.delete(
             org_id, budget_id, request.etag, actor=current_caller()
         )
-        return api.DeleteBudgetResponse()
+        return gov.DeleteBudgetResponse()
 
     async def GetBudgetStatus(
-        self, request: api.GetBudgetStatusRequest, context: Context
-    ) -> api.GetBudgetStatusResponse:
+        self, request: gov.GetBudgetStatusRequest, context: Context
+    ) -> gov.GetBudgetStatusResponse:
         org_id, budget_id = parse_budget(request.name, "name")
         status = await self._governance.book.status(org_id, budget_id)
-        return api.GetBudgetStatusResponse(status=status_message(status))
+        return gov.GetBudgetStatusResponse(status=status_message(status))

@@ -16,7 +16,6 @@ from megarouter.governance.ratelimit_store import MUTABLE_FIELDS, RateLimitConfi
 from megarouter.services.admin_convert import timestamp
 from megarouter.services.budget_admin import Governance, visible_org
 from megarouter.tenancy import names
-from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import governance_pb2 as gov
 
 # grpc-stubs makes this generic for mypy; grpcio does not at run time.
@@ -55,8 +54,8 @@ class RateLimitAdminMixin:
     _governance: Governance
 
     async def CreateRateLimit(
-        self, request: api.CreateRateLimitRequest, context: Context
-    ) -> api.CreateRateLimitResponse:
+        self, request: gov.CreateRateLimitRequest, context: Context
+    ) -> gov.CreateRateLimitResponse:
         caller = current_caller()
         (org_id,) = names.parse(request.parent, "parent", "orgs")
         visible_org(caller, org_id)
@@ -69,31 +68,31 @@ class RateLimitAdminMixin:
             tokens_per_minute=_limit_or_none(wanted.tokens_per_minute),
         )
         created = await self._governance.ratelimits.create(caller, config)
-        return api.CreateRateLimitResponse(rate_limit=rate_limit_message(created))
+        return gov.CreateRateLimitResponse(rate_limit=rate_limit_message(created))
 
     async def GetRateLimit(
-        self, request: api.GetRateLimitRequest, context: Context
-    ) -> api.GetRateLimitResponse:
+        self, request: gov.GetRateLimitRequest, context: Context
+    ) -> gov.GetRateLimitResponse:
         org_id, limit_id = parse_rate_limit(request.name, "name")
         config = await self._governance.ratelimits.get(org_id, limit_id)
-        return api.GetRateLimitResponse(rate_limit=rate_limit_message(config))
+        return gov.GetRateLimitResponse(rate_limit=rate_limit_message(config))
 
     async def ListRateLimits(
-        self, request: api.ListRateLimitsRequest, context: Context
-    ) -> api.ListRateLimitsResponse:
+        self, request: gov.ListRateLimitsRequest, context: Context
+    ) -> gov.ListRateLimitsResponse:
         (org_id,) = names.parse(request.parent, "parent", "orgs")
         visible_org(current_caller(), org_id)
         configs, token = await self._governance.ratelimits.list(
             org_id, request.page_size, request.page_token
         )
-        return api.ListRateLimitsResponse(
+        return gov.ListRateLimitsResponse(
             rate_limits=[rate_limit_message(c) for c in configs],
             next_page_token=token,
         )
 
     async def UpdateRateLimit(
-        self, request: api.UpdateRateLimitRequest, context: Context
-    ) -> api.UpdateRateLimitResponse:
+        self, request: gov.UpdateRateLimitRequest, context: Context
+    ) -> gov.UpdateRateLimitResponse:
         wanted = request.rate_limit
         org_id, limit_id = parse_rate_limit(wanted.name, "rate_limit.name")
         paths = list(request.update_mask.paths)
@@ -108,13 +107,13 @@ class RateLimitAdminMixin:
         config = await self._governance.ratelimits.update(
             current_caller(), org_id, limit_id, changes, wanted.etag
         )
-        return api.UpdateRateLimitResponse(rate_limit=rate_limit_message(config))
+        return gov.UpdateRateLimitResponse(rate_limit=rate_limit_message(config))
 
     async def DeleteRateLimit(
-        self, request: api.DeleteRateLimitRequest, context: Context
-    ) -> api.DeleteRateLimitResponse:
+        self, request: gov.DeleteRateLimitRequest, context: Context
+    ) -> gov.DeleteRateLimitResponse:
         org_id, limit_id = parse_rate_limit(request.name, "name")
         await self._governance.ratelimits.delete(
             current_caller(), org_id, limit_id, request.etag
         )
-        return api.DeleteRateLimitResponse()
+        return gov.DeleteRateLimitResponse()

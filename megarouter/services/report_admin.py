@@ -7,8 +7,8 @@ another team is refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,17 +17,15 @@ from grpc import aio
 from megarouter.auth.caller import Caller
 from megarouter.auth.interceptor import current_caller
 from megarouter.errors import InvalidArgument, PermissionDenied
-from megarouter.governance.analytics_burn import BurnRate
 from megarouter.governance.analytics_reports import UsageReport
 from megarouter.governance.analytics_sql import Dimension, Filters, Granularity
 from megarouter.governance.analytics_waste import PremiumForSimpleTasks
-from megarouter.governance.budget_model import Budget, ScopeKind
-from megarouter.governance.budget_periods import Period
+from megarouter.governance.budget_burn import BudgetBurn, budget_burn
+from megarouter.governance.budget_model import ScopeKind
 from megarouter.providers.admin import ProviderAdmin
-from megarouter.services.admin_convert import timestamp
+from megarouter.services.admin_convert import read_timestamp, timestamp
 from megarouter.services.budget_admin import Governance, parse_budget, visible_org
 from megarouter.tenancy import names
-from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import governance_pb2 as gov
 
 # grpc-stubs makes this generic for mypy; grpcio does not at run time.
@@ -50,15 +48,6 @@ GRANULARITY_TO_PB = {
     Granularity.MONTH: gov.USAGE_GRANULARITY_MONTH,
 }
 GRANULARITY_FROM_PB = {value: key for key, value in GRANULARITY_TO_PB.items()}
-# The ledger dimension that a budget's scope filters on (none for the org).
-SCOPE_DIMENSION = {
-    ScopeKind.TEAM: Dimension.TEAM,
-    ScopeKind.PRINCIPAL: Dimension.PRINCIPAL,
-    ScopeKind.KEY: Dimension.KEY,
-    ScopeKind.SCENARIO: Dimension.SCENARIO,
-}
-# A lifetime budget has no window end; its pace is projected this far ahead.
-LIFETIME_HORIZON = timedelta(days=365)
 
 
 def utc_now() -> datetime:
@@ -66,9 +55,10 @@ def utc_now() -> datetime:
 
 
 def dimension(value: int, field: str) -> Dimension:
-    if value not in DIMENSION_FROM_PB:
+    found = DIMENSION_FROM_PB.get(gov.UsageDimension.ValueType(value))
+    if found is None:
         raise InvalidArgument.for_field(field, f"unknown or unset dimension {value}")
-    return DIMENSION_FROM_PB[value]
+    return found
 
 
 def dimensions(values: Iterable[int], field: str) -> list[Dimension]:
@@ -76,9 +66,15 @@ def dimensions(values: Iterable[int], field: str) -> list[Dimension]:
 
 
 def _time(stamp: Timestamp, present: bool, field: str) -> datetime:
-    if not present:
+    when = read_timestamp(stamp, present, field)
+    if when is None:
         raise InvalidArgument.for_field(field, "is required")
-    return stamp.ToDatetime(tzinfo=UTC)
+    return when
+
+
+def sees_whole_org(caller: Caller) -> bool:
+    """Org and billing administrators read every team's usage."""
+    return caller.is_org_admin or caller.holds("billing")
 
 
 def team_view(caller: Caller, filters: dict[Dimension, list[str]]) -> Filters:
@@ -87,7 +83,7 @@ def team_view(caller: Caller, filters: dict[Dimension, list[str]]) -> Filters:
     Raises:
         PermissionDenied: a team_admin asked for a team it does not run.
     """
-    if caller.is_org_admin or caller.holds("billing"):
+    if sees_whole_org(caller):
         return filters
     own = caller.admin_teams
     asked = filters.get(Dimension.TEAM)
@@ -119,8 +115,8 @@ def _optional_time(message: Any, field: str, value: datetime | None) -> None:
         getattr(message, field).CopyFrom(timestamp(value))
 
 
-def usage_response(report: UsageReport) -> api.GetUsageReportResponse:
-    response = api.GetUsageReportResponse(
+def usage_response(report: UsageReport) -> gov.GetUsageReportResponse:
+    response = gov.GetUsageReportResponse(
         group_by=[DIMENSION_TO_PB[d] for d in report.group_by],
         granularity=(
             GRANULARITY_TO_PB[report.granularity]
@@ -143,11 +139,10 @@ def usage_response(report: UsageReport) -> api.GetUsageReportResponse:
     return response
 
 
-def burn_response(
-    budget: Budget, burn: BurnRate, daily: Sequence[tuple[datetime, int]]
-) -> api.GetBudgetBurnResponse:
-    response = api.GetBudgetBurnResponse(
-        budget=budget.name,
+def burn_response(found: BudgetBurn) -> gov.GetBudgetBurnResponse:
+    burn = found.burn
+    response = gov.GetBudgetBurnResponse(
+        budget=found.status.budget.name,
         limit_micros=burn.limit_micros,
         spent_micros=burn.spent_micros,
         remaining_micros=burn.remaining_micros,
@@ -158,7 +153,7 @@ def burn_response(
         projected_spend_micros=burn.projected_spend_micros,
     )
     _optional_time(response, "projected_exhaustion_time", burn.projected_exhaustion)
-    for day, cost in daily:
+    for day, cost in found.daily:
         response.daily.add(day_time=timestamp(day), cost_micros=cost)
     return response
 
@@ -171,8 +166,8 @@ class ReportAdminMixin:
     _providers: ProviderAdmin
 
     async def GetUsageReport(
-        self, request: api.GetUsageReportRequest, context: Context
-    ) -> api.GetUsageReportResponse:
+        self, request: gov.GetUsageReportRequest, context: Context
+    ) -> gov.GetUsageReportResponse:
         org_id, start, end, filters = report_scope(request.scope)
         granularity = None
         if request.granularity != gov.USAGE_GRANULARITY_UNSPECIFIED:
@@ -190,8 +185,8 @@ class ReportAdminMixin:
         return usage_response(report)
 
     async def GetTopConsumers(
-        self, request: api.GetTopConsumersRequest, context: Context
-    ) -> api.GetTopConsumersResponse:
+        self, request: gov.GetTopConsumersRequest, context: Context
+    ) -> gov.GetTopConsumersResponse:
         org_id, start, end, filters = report_scope(request.scope)
         by = Dimension.TEAM
         if request.dimension != gov.USAGE_DIMENSION_UNSPECIFIED:
@@ -199,7 +194,7 @@ class ReportAdminMixin:
         report = await self._governance.analytics.top_consumers(
             org_id, start, end, dimension=by, limit=request.limit or 10, filters=filters
         )
-        response = api.GetTopConsumersResponse(
+        response = gov.GetTopConsumersResponse(
             dimension=DIMENSION_TO_PB[report.dimension],
             total_calls=report.total_calls,
             total_cost_micros=report.total_cost_micros,
@@ -219,45 +214,23 @@ class ReportAdminMixin:
         return response
 
     async def GetBudgetBurn(
-        self, request: api.GetBudgetBurnRequest, context: Context
-    ) -> api.GetBudgetBurnResponse:
+        self, request: gov.GetBudgetBurnRequest, context: Context
+    ) -> gov.GetBudgetBurnResponse:
         org_id, budget_id = parse_budget(request.name, "name")
         status = await self._governance.book.status(org_id, budget_id)
-        budget, now = status.budget, utc_now()
-        filters: dict[Dimension, list[str]] = {}
-        if budget.scope_kind in SCOPE_DIMENSION:
-            filters[SCOPE_DIMENSION[budget.scope_kind]] = [budget.scope_value]
-        team_view(current_caller(), filters)
-
-        start, end = status.window.start, status.window.end
-        if budget.period is Period.LIFETIME:
-            start = budget.create_time or start
-            end = max(now, start) + LIFETIME_HORIZON
-        assert end is not None, "only lifetime windows have no end"
-        daily: list[tuple[datetime, int]] = []
-        until = min(now, end)
-        if until > start:
-            report = await self._governance.analytics.usage(
-                org_id, start, until, granularity=Granularity.DAY, filters=filters
-            )
-            daily = [(line.bucket, line.cost_micros) for line in report.lines if line.bucket]
-
-        # Replicas write settled spend back every few seconds, while the ledger
-        # is durable per call: the larger of the two is what was spent.
-        spent = max(status.spent_micros, sum(cost for _, cost in daily))
-        burn = await self._governance.analytics.burn_rate(
-            org_id,
-            limit_micros=budget.limit_micros,
-            window_start=start,
-            window_end=end,
-            now=now,
-            spent_micros=spent,
+        caller, budget = current_caller(), status.budget
+        own_team = (
+            budget.scope_kind is ScopeKind.TEAM
+            and budget.scope_value in caller.admin_teams
         )
-        return burn_response(budget, burn, daily)
+        if not (sees_whole_org(caller) or own_team):
+            raise PermissionDenied("a team_admin sees its own teams' budgets only")
+        found = await budget_burn(status, self._governance.analytics, utc_now())
+        return burn_response(found)
 
     async def GetWasteReport(
-        self, request: api.GetWasteReportRequest, context: Context
-    ) -> api.GetWasteReportResponse:
+        self, request: gov.GetWasteReportRequest, context: Context
+    ) -> gov.GetWasteReportResponse:
         org_id, start, end, filters = report_scope(request.scope)
         catalog = await self._providers.catalog(org_id)
         allowed = catalog.allowed_models()
@@ -272,7 +245,7 @@ class ReportAdminMixin:
             group_by=dimensions(request.group_by, "group_by"),
             filters=filters,
         )
-        response = api.GetWasteReportResponse(
+        response = gov.GetWasteReportResponse(
             total_cost_micros=report.total_cost_micros,
             saving_micros=report.saving_micros,
             group_by=[DIMENSION_TO_PB[Dimension(d)] for d in report.group_by],
@@ -293,13 +266,13 @@ class ReportAdminMixin:
         return response
 
     async def GetScenarioValue(
-        self, request: api.GetScenarioValueRequest, context: Context
-    ) -> api.GetScenarioValueResponse:
+        self, request: gov.GetScenarioValueRequest, context: Context
+    ) -> gov.GetScenarioValueResponse:
         org_id, start, end, filters = report_scope(request.scope)
         report = await self._governance.analytics.scenario_value(
             org_id, start, end, filters=filters
         )
-        response = api.GetScenarioValueResponse()
+        response = gov.GetScenarioValueResponse()
         for line in report.lines:
             message = response.lines.add(
                 scenario=line.scenario,
@@ -311,9 +284,7 @@ class ReportAdminMixin:
             if line.mean_score is not None:
                 message.mean_score = line.mean_score
             if line.cost_per_good_outcome_micros is not None:
-                message.cost_per_good_outcome_micros = (
-                    line.cost_per_good_outcome_micros
-                )
+                message.cost_per_good_outcome_micros = line.cost_per_good_outcome_micros
             if line.value_index is not None:
                 message.value_index = line.value_index
         return response

@@ -11,6 +11,7 @@ Run: ``python -m bench.echo PORT`` (from ``scripts/``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from typing import Any
 
@@ -49,7 +50,5 @@ async def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(int(sys.argv[1])))
-    except KeyboardInterrupt:
-        pass

@@ -88,9 +88,7 @@ class LoadGenerator:
         shares = _split(plan.concurrency, count)
         start_at = time.monotonic() + 1.5 + 0.25 * count
         futures = [
-            self._pool.submit(
-                run_worker, target, _share_plan(plan, share), start_at
-            )
+            self._pool.submit(run_worker, target, _share_plan(plan, share), start_at)
             for share in shares
         ]
         merged = Outcome(started=float("inf"))
@@ -168,7 +166,7 @@ async def _repeat(
         done += 1
 
 
-class _http_client:  # noqa: N801 (used like a function)
+class _http_client:
     """An aiohttp session posting the same chat completion request."""
 
     def __init__(self, target: Target, concurrency: int) -> None:
@@ -204,7 +202,7 @@ class _http_client:  # noqa: N801 (used like a function)
         await self._session.close()
 
 
-class _grpc_client:  # noqa: N801 (used like a function)
+class _grpc_client:
     """A grpc.aio channel calling CompletionService.Complete."""
 
     def __init__(self, target: Target, concurrency: int) -> None:

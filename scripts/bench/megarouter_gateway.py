@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from bench.processes import SCRIPTS, ServerProcess, free_port
@@ -72,12 +73,19 @@ def write_plugin(directory: Path, upstream_port: int) -> Path:
 
 
 def start_megarouter(
-    directory: Path, upstream_port: int, log_level: str = "WARNING"
+    directory: Path,
+    upstream_port: int,
+    log_level: str = "WARNING",
+    command: Sequence[str] = (sys.executable, "-m", "megarouter", "serve"),
+    extra_env: Mapping[str, str] | None = None,
 ) -> tuple[ServerProcess, str]:
     """Start the server on SQLite in ``directory``; returns it and its admin key.
 
     Every installed plugin loads as well (the first-party catalog), as in a
     real deployment; calls name the benchmark's model, so routing picks it.
+    ``command`` may name another launcher of the same server (one that
+    patches it for an experiment, say); ``extra_env`` is added to its
+    environment.
     """
     plugin_dir = write_plugin(directory, upstream_port)
     port = free_port()
@@ -88,10 +96,11 @@ def start_megarouter(
         "MEGAROUTER_DATA_DIR": str(directory / "data"),
         "MEGAROUTER_BOOTSTRAP_KEY": key,
         "MEGAROUTER_LOG_LEVEL": log_level,
+        **(extra_env or {}),
     }
     server = ServerProcess(
         "megarouter",
-        [sys.executable, "-m", "megarouter", "serve"],
+        list(command),
         port,
         env=env,
         log=directory / "megarouter.log",

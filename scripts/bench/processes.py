@@ -47,7 +47,9 @@ class ServerProcess:
         self._log = log
         out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
         merged: dict[str, str | None] = {
-            **os.environ, "PYTHONPATH": str(SCRIPTS), **(env or {})
+            **os.environ,
+            "PYTHONPATH": str(SCRIPTS),
+            **(env or {}),
         }
         self._proc = subprocess.Popen(
             list(argv),
@@ -56,6 +58,8 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        if log:
+            out.close()  # the child holds its own copy
         self._peaks: dict[int, int] = {}
 
     @property

@@ -1,8 +1,8 @@
 """Sample a running server with py-spy and name what costs the most.
 
 ``py-spy record --format raw`` writes one folded stack per line with its
-sample count. We keep the samples of the server's event-loop thread (the
-one whose stacks start in ``megarouter/__main__.py``) and rank functions by
+sample count (``--threads`` puts the thread first). We keep the samples of
+the server's event-loop thread (the main thread) and rank functions by
 self time and by inclusive time, as shares of that thread's samples.
 Samples of the database driver's thread are counted apart.
 """
@@ -36,23 +36,36 @@ class Profile:
         ]
 
 
-def record(pid: int, seconds: float, output: Path, rate: int = 200) -> subprocess.Popen[bytes]:
+def record(
+    pid: int, seconds: float, output: Path, rate: int = 200
+) -> subprocess.Popen[bytes]:
     """Start py-spy on ``pid`` for ``seconds``; wait on the returned process."""
     spy = shutil.which("py-spy")
     if spy is None:
         raise RuntimeError("py-spy is not installed: pip install py-spy")
     return subprocess.Popen(
         [
-            spy, "record", "--pid", str(pid), "--rate", str(rate),
-            "--duration", str(int(seconds)), "--format", "raw",
-            "--output", str(output), "--nonblocking", "--threads",
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--duration",
+            str(int(seconds)),
+            "--format",
+            "raw",
+            "--output",
+            str(output),
+            "--nonblocking",
+            "--threads",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
 
 
-def summarize(raw: Path, loop_marker: str = "megarouter/__main__.py") -> Profile:
+def summarize(raw: Path) -> Profile:
     """Fold py-spy's raw output into per-function shares."""
     profile = Profile()
     for line in raw.read_text().splitlines():
@@ -60,10 +73,11 @@ def summarize(raw: Path, loop_marker: str = "megarouter/__main__.py") -> Profile
         if not stack or not count.isdigit():
             continue
         samples = int(count)
-        frames = [_LINE.sub(")", frame) for frame in stack.split(";")[1:]]
+        thread, *rest = stack.split(";")
+        frames = [_LINE.sub(")", frame) for frame in rest]
         if not frames:
             continue
-        on_loop = any(loop_marker in frame for frame in frames)
+        on_loop = thread.endswith("MainThread")  # asyncio.run's thread
         if on_loop:
             profile.loop_samples += samples
             profile.self_time[frames[-1]] += samples

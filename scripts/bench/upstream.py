@@ -13,6 +13,7 @@ Run: ``python -m bench.upstream PORT`` (from ``scripts/``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
@@ -115,7 +116,5 @@ async def serve(port: int) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(int(sys.argv[1])))
-    except KeyboardInterrupt:
-        pass

@@ -25,6 +25,7 @@ from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import resources_pb2 as pb
 from tests.admin.support import Admin
 from tests.governance.audit_scenarios import AUDIT_MATRIX
+from tests.governance.governance_scenarios import GOVERNANCE_MATRIX
 from tests.providers.admin_scenarios import PROVIDER_MATRIX
 from tests.routing.policies_scenarios import POLICY_MATRIX
 
@@ -240,6 +241,7 @@ MATRIX: dict[Scenario, set[str]] = {
 MATRIX.update(PROVIDER_MATRIX)  # providers, models and credentials
 MATRIX.update(POLICY_MATRIX)  # routing policies and their attachments
 MATRIX.update(AUDIT_MATRIX)  # the audit log
+MATRIX.update(GOVERNANCE_MATRIX)  # budgets, rate limits and usage reports
 
 
 def test_matrix_covers_every_admin_rpc() -> None:

@@ -73,7 +73,7 @@ async def main(url: str, mode: str, calls: int, worst: int, seed: int) -> None:
         lease_ttl=30.0,
         calls_per_slice=8,
         expected_replicas=3,
-        retry_after=0.002,
+        retry_after=0.01,
     )
     await book.start()
     print("ready", flush=True)

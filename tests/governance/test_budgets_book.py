@@ -415,7 +415,7 @@ async def test_three_replicas_admit_exactly_what_one_hard_budget_allows(
             lease_ttl=0.3,
             calls_per_slice=8,
             expected_replicas=3,
-            retry_after=0.005,
+            retry_after=0.01,
         )
         for n in range(3)
     ]

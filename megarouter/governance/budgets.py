@@ -267,16 +267,17 @@ class BudgetBook:
         await self._slices.observe(slots)
 
         headroom: int | None = None
+        limiting = ""
         cheaper = False
         for slot in slots:
             if slot.seen is None:
                 continue  # deleted meanwhile
-            left = slot.seen.unleased_micros + max(slot.free, 0)
-            if slot.budget.hard:
-                headroom = max(0, left if headroom is None else min(headroom, left))
+            left = max(0, slot.seen.unleased_micros + max(slot.free, 0))
+            if slot.budget.hard and (headroom is None or left < headroom):
+                headroom, limiting = left, slot.budget.name
             threshold = slot.budget.prefer_cheaper_below_micros
             cheaper = cheaper or (threshold is not None and left < threshold)
-        return BudgetOutlook(headroom, cheaper)
+        return BudgetOutlook(headroom, cheaper, limiting)
 
     async def headroom(self, scopes: CallScopes) -> int | None:
         """The most a call may cost under every covering hard budget, or None."""

@@ -95,7 +95,10 @@ async def build(
     Raises:
         ConfigurationError: settings or the database are unusable.
     """
-    database = Database(settings.effective_database_url)
+    database = Database(
+        settings.effective_database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+    )
     if settings.should_auto_migrate:
         await migrations.upgrade_async(database.url)
     await migrations.require_current(database)

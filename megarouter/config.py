@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         "",
         description="SQLAlchemy async URL; empty means SQLite in data_dir.",
     )
+    sqlite_synchronous: str = Field(
+        "NORMAL",
+        description="The embedded database's durability: NORMAL keeps every "
+        "acknowledged call's record through a killed process; FULL also through "
+        "a power cut, at one fsync per commit.",
+    )
     secret_key: SecretStr | None = Field(
         None,
         description=(
@@ -125,6 +131,14 @@ class Settings(BaseSettings):
                 "expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB"
             )
         return value
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _check_sqlite_synchronous(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"NORMAL", "FULL"}:
+            raise ValueError("expected NORMAL or FULL")
+        return upper
 
     @field_validator("router_quality")
     @classmethod

@@ -46,12 +46,23 @@ class PolicyEnforcer:
     def __init__(self, database: Database) -> None:
         adapter = Adapter(database.engine, db_class=CasbinRuleRow)
         self._enforcer = casbin.AsyncEnforcer(_model_path(), adapter)
+        # Casbin evaluates its matcher expression on every enforce(); the
+        # answers only change when policies reload, so they are remembered.
+        self._decisions: dict[tuple[str, str, str, str], bool] = {}
 
     async def reload(self) -> None:
         await self._enforcer.load_policy()
+        self._decisions = {}
 
     def allows(self, subject: str, org: str, obj: str, action: str) -> bool:
-        return bool(self._enforcer.enforce(subject, org, obj, action))
+        key = (subject, org, obj, action)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = bool(self._enforcer.enforce(subject, org, obj, action))
+            if len(self._decisions) > 100_000:  # bound memory; rebuilt lazily
+                self._decisions = {}
+            self._decisions[key] = decision
+        return decision
 
 
 async def sync_builtin_policies(session: AsyncSession) -> bool:

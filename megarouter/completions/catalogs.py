@@ -8,10 +8,12 @@ through this process is applied at once (``invalidate``).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -20,6 +22,7 @@ from megarouter.providers.adapter import ProviderAdapter
 from megarouter.providers.admin import ProviderAdmin
 from megarouter.providers.credentials import credential_from_environment
 from megarouter.providers.http import new_client
+from megarouter.providers.settings import OrgCatalog
 from megarouter.providers.spec import AuthScheme, Credential, ProviderSpec
 from megarouter.routing.catalog_view import RoutableCatalog
 
@@ -28,8 +31,22 @@ logger = logging.getLogger(__name__)
 DEFAULT_TTL = 5.0
 
 
+@dataclass(slots=True)
+class _Entry:
+    catalog: RoutableCatalog
+    signature: tuple[object, ...]
+    fresh_until: float
+
+
 class OrgCatalogs:
-    """The :class:`CatalogSource` of the completion path."""
+    """The :class:`CatalogSource` of the completion path.
+
+    Serves each org's catalog from memory. After ``ttl`` seconds the next
+    call still gets the cached catalog while one background task re-reads
+    the org's settings; the catalog (and what the router derived from it) is
+    rebuilt only if they changed. Only an org's first call waits, and
+    concurrent first calls share one build.
+    """
 
     def __init__(
         self,
@@ -40,25 +57,51 @@ class OrgCatalogs:
         self._admin = admin
         self._ttl = ttl
         self._clock = clock
-        self._cache: dict[str, tuple[float, RoutableCatalog]] = {}
+        self._cache: dict[str, _Entry] = {}
+        self._pending: dict[str, asyncio.Task[RoutableCatalog]] = {}
 
     def invalidate(self, org_id: str | None = None) -> None:
+        """Rebuild at the next call (for changes made in this process)."""
         if org_id is None:
             self._cache.clear()
         else:
             self._cache.pop(org_id, None)
 
     async def catalog_for(self, org_id: str) -> RoutableCatalog:
-        now = self._clock()
-        cached = self._cache.get(org_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        entry = self._cache.get(org_id)
+        if entry is not None:
+            if entry.fresh_until <= self._clock():
+                self._refresh(org_id)  # in the background; serve what we have
+            return entry.catalog
+        return await asyncio.shield(self._refresh(org_id))
 
-        org = await self._admin.catalog(org_id)
+    def _refresh(self, org_id: str) -> asyncio.Task[RoutableCatalog]:
+        task = self._pending.get(org_id)
+        if task is None:
+            task = asyncio.create_task(self._load(org_id), name=f"catalog-{org_id}")
+            self._pending[org_id] = task
+            task.add_done_callback(lambda _: self._pending.pop(org_id, None))
+        return task
+
+    async def _load(self, org_id: str) -> RoutableCatalog:
+        settings = await self._admin.settings.load(org_id)
         stored = await self._admin.credentials.stored_providers(org_id)
+        signature = (
+            settings.disabled_providers,
+            settings.disabled_models,
+            tuple(sorted(settings.prices.items())),
+            stored,
+        )
+        fresh_until = self._clock() + self._ttl
+        entry = self._cache.get(org_id)
+        if entry is not None and entry.signature == signature:
+            entry.fresh_until = fresh_until
+            return entry.catalog
+
+        org = OrgCatalog.of(self._admin.registry, settings)
         specs = {
-            entry.spec.name: entry.spec
-            for entry in self._admin.registry.providers.values()
+            registered.spec.name: registered.spec
+            for registered in self._admin.registry.providers.values()
         }
 
         def configured(provider: str) -> bool:
@@ -74,7 +117,7 @@ class OrgCatalogs:
             configured,
             enabled=lambda m: org.model_enabled(m.provider.name, m.spec.id),
         )
-        self._cache[org_id] = (now + self._ttl, catalog)
+        self._cache[org_id] = _Entry(catalog, signature, fresh_until)
         return catalog
 
 

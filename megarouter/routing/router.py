@@ -163,9 +163,15 @@ class Router:
         rows = self._drop_unhealthy(rows, catalog, context.health, dropped)
 
         costs = _estimate_costs(catalog, rows, needs.input_tokens, output_tokens)
-        quality = self.quality.predict(
-            request.prompt, task, context.org_id, rows, catalog
-        )
+        if request.model == AUTO:
+            quality = self.quality.predict(
+                request.prompt, task, context.org_id, rows, catalog
+            )
+        else:
+            # A named model's providers serve the same model: the prior is
+            # enough to check a quality floor, and the prediction would cost
+            # more than the rest of the decision.
+            quality = np.asarray(catalog.prior[rows])
         latency = _latencies(catalog, rows, context.health, output_tokens)
         keep = np.ones(len(rows), dtype=bool)
         limits = [

@@ -234,4 +234,4 @@ class _grpc_client:
         return call
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._channel.close()
+        await self._channel.close(None)

@@ -58,7 +58,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        if log:
+        if not isinstance(out, int):
             out.close()  # the child holds its own copy
         self._peaks: dict[int, int] = {}
 

@@ -24,12 +24,19 @@ from megarouter.completions.requests import (
     CompletionResult,
     EmbeddingCall,
     EmbeddingResult,
-    RouteInfo,
+)
+from megarouter.completions.results import (
+    StreamBroken,
+    answer_text,
+    assemble_stream,
+    billing,
+    chat_result,
+    cost_of,
+    status_of,
 )
 from megarouter.completions.routes import RouteResolver
 from megarouter.errors import (
     AllCandidatesFailed,
-    MegaRouterError,
     ProviderError,
 )
 from megarouter.governance.governor import (
@@ -47,8 +54,6 @@ from megarouter.providers.types import (
     ChatResponse,
     EmbeddingRequest,
     EmbeddingResponse,
-    FinishReason,
-    ToolCall,
 )
 from megarouter.routing.decision import Candidate, RouteDecision
 
@@ -63,10 +68,6 @@ class StreamPiece:
 
     chunk: ChatChunk | None = None
     summary: CompletionResult | None = None
-
-
-class StreamBroken(ProviderError):
-    """A stream failed after tokens were sent; it is not retried elsewhere."""
 
 
 class CompletionEngine:
@@ -156,8 +157,11 @@ class CompletionEngine:
             await self._settle(admission, record)
             raise
 
-        result = self._result(
-            call, request, decision, candidate, response, attempts, input_tokens
+        usage = billing(
+            candidate, response.usage, input_tokens, answer_text(response), self._tokens
+        )
+        result = chat_result(
+            call.request_id, decision, candidate, response, attempts, usage
         )
         record.attempts = attempts
         self._bill(record, candidate, result.usage, started)
@@ -236,7 +240,7 @@ class CompletionEngine:
             text = "".join(c.content for c in collected)
             record.output_tokens = self._tokens.count_text(text)
             # The provider bills what it streamed, so the caller is billed too.
-            record.cost_micros = _cost(candidate, input_tokens, record.output_tokens)
+            record.cost_micros = cost_of(candidate, input_tokens, record.output_tokens)
             broken = error
             if isinstance(error, ProviderError):
                 broken = StreamBroken(
@@ -254,8 +258,12 @@ class CompletionEngine:
                 raise
             raise broken from error
 
-        result = self._stream_result(
-            call, decision, candidate, collected, record.attempts, input_tokens
+        whole, reported = assemble_stream(collected)
+        usage = billing(
+            candidate, reported, input_tokens, answer_text(whole), self._tokens
+        )
+        result = chat_result(
+            call.request_id, decision, candidate, whole, record.attempts, usage
         )
         self._bill(record, candidate, result.usage, started)
         self._health.record_success(
@@ -333,7 +341,7 @@ class CompletionEngine:
             raise
 
         tokens = response.usage.input_tokens if response.usage else input_tokens
-        usage = Billing(tokens, 0, _cost(candidate, tokens, 0))
+        usage = Billing(tokens, 0, cost_of(candidate, tokens, 0))
         result = EmbeddingResult(
             vectors=response.vectors,
             usage=usage,
@@ -469,7 +477,7 @@ class CompletionEngine:
         error: BaseException,
     ) -> None:
         """Record a failed or cancelled call; never lets the caller's error go."""
-        record.status = _status_of(error)
+        record.status = status_of(error)
         # gRPC cancels the handler when the caller's deadline passes.
         remaining = call.remaining()
         past_deadline = remaining is not None and remaining <= 0
@@ -490,82 +498,6 @@ class CompletionEngine:
                 "could not record usage of request_id=%s", record.request_id
             )
 
-    def _result(
-        self,
-        call: CallContext,
-        request: CompletionRequest,
-        decision: RouteDecision,
-        candidate: Candidate,
-        response: ChatResponse,
-        attempts: tuple[Attempt, ...],
-        input_tokens: int,
-    ) -> CompletionResult:
-        if response.usage is not None:
-            used_in, used_out = (
-                response.usage.input_tokens,
-                response.usage.output_tokens,
-            )
-        else:
-            used_in = input_tokens
-            used_out = self._tokens.count_text(
-                response.content + "".join(c.arguments for c in response.tool_calls)
-            )
-        return CompletionResult(
-            content=response.content,
-            tool_calls=response.tool_calls,
-            finish_reason=response.finish_reason,
-            usage=Billing(used_in, used_out, _cost(candidate, used_in, used_out)),
-            model=candidate.global_id,
-            provider=candidate.provider,
-            attempts=attempts,
-            route=_route_info(decision),
-            request_id=call.request_id,
-        )
-
-    def _stream_result(
-        self,
-        call: CallContext,
-        decision: RouteDecision,
-        candidate: Candidate,
-        chunks: list[ChatChunk],
-        attempts: tuple[Attempt, ...],
-        input_tokens: int,
-    ) -> CompletionResult:
-        content = "".join(c.content for c in chunks)
-        calls: dict[int, list[str]] = {}
-        for chunk in chunks:
-            for delta in chunk.tool_calls:
-                entry = calls.setdefault(delta.index, ["", "", ""])
-                entry[0] = entry[0] or delta.id
-                entry[1] = entry[1] or delta.name
-                entry[2] += delta.arguments
-        tool_calls = tuple(
-            ToolCall(i, n, a) for i, n, a in (calls[k] for k in sorted(calls))
-        )
-        finish = next(
-            (c.finish_reason for c in reversed(chunks) if c.finish_reason),
-            FinishReason.STOP,
-        )
-        usage = next((c.usage for c in reversed(chunks) if c.usage), None)
-        if usage is not None:
-            used_in, used_out = usage.input_tokens, usage.output_tokens
-        else:
-            used_in = input_tokens
-            used_out = self._tokens.count_text(
-                content + "".join(c[2] for c in calls.values())
-            )
-        return CompletionResult(
-            content=content,
-            tool_calls=tool_calls,
-            finish_reason=finish,
-            usage=Billing(used_in, used_out, _cost(candidate, used_in, used_out)),
-            model=candidate.global_id,
-            provider=candidate.provider,
-            attempts=attempts,
-            route=_route_info(decision),
-            request_id=call.request_id,
-        )
-
     @staticmethod
     async def _close(opened: list[AsyncIterator[ChatChunk]]) -> None:
         for chunks in opened:
@@ -575,32 +507,3 @@ class CompletionEngine:
                     await close()
                 except Exception:  # closing a broken stream may fail too
                     logger.debug("closing a provider stream failed", exc_info=True)
-
-
-def _cost(candidate: Candidate, input_tokens: int, output_tokens: int) -> int:
-    price = candidate.model.price
-    if price is None:  # the router drops unpriced models; this is a guard
-        raise MegaRouterError(f"{candidate.global_id} has no price")
-    return price.cost_micros(input_tokens, output_tokens)
-
-
-def _route_info(decision: RouteDecision) -> RouteInfo:
-    return RouteInfo(
-        strategy=decision.strategy.value,
-        task_type=decision.task_type,
-        reason=decision.reason,
-        candidates=len(decision.candidates),
-    )
-
-
-def _status_of(error: BaseException) -> CallStatus:
-    if isinstance(error, asyncio.CancelledError):
-        return CallStatus.CANCELLED
-    if isinstance(error, StreamBroken):
-        return CallStatus.STREAM_BROKEN
-    if isinstance(error, MegaRouterError):
-        try:
-            return CallStatus(error.code.name)
-        except ValueError:
-            return CallStatus.UNAVAILABLE
-    return CallStatus.UNAVAILABLE

@@ -21,7 +21,7 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,7 +29,7 @@ from sqlalchemy.sql.dml import Insert
 
 from megarouter.errors import AlreadyExists, InvalidArgument, Unavailable
 from megarouter.governance.usage import Attempt, CallKind, CallStatus, UsageRecord
-from megarouter.store.database import Database
+from megarouter.store.database import Database, SqliteThreadWriter
 from megarouter.store.tables import as_utc
 from megarouter.store.usage_tables import UsageRow
 
@@ -153,6 +153,8 @@ class UsageLedger:
         self._max_batch = max_batch
         self._commit_timeout = commit_timeout
         self._insert = insert_statement(database.engine.dialect.name)
+        # SQLite: one thread hand-off per batch instead of several.
+        self._sqlite: SqliteThreadWriter | None = None
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -174,6 +176,8 @@ class UsageLedger:
         """Start the writer task on the running event loop."""
         if self._writer is None:
             self._closing = False
+            if self._database.engine.dialect.name == "sqlite":
+                self._sqlite = SqliteThreadWriter(self._database)
             self._writer = asyncio.create_task(
                 self._write_loop(), name="usage-ledger-writer"
             )
@@ -186,6 +190,9 @@ class UsageLedger:
         self._queue.put_nowait(None)
         await self._writer
         self._writer = None
+        if self._sqlite is not None:
+            await asyncio.to_thread(self._sqlite.close)
+            self._sqlite = None
 
     async def record(self, record: UsageRecord) -> None:
         """Append a usage record; return once it is durable.
@@ -315,9 +322,17 @@ class UsageLedger:
 
     async def _insert_all(self, rows: Iterable[dict[str, Any]]) -> set[str]:
         """Insert rows in one transaction; the ids actually written."""
+        values = list(rows)
+        if self._sqlite is not None:
+            statement = self._insert
+
+            def insert(connection: Connection) -> set[str]:
+                return {row[0] for row in connection.execute(statement, values)}
+
+            return await self._sqlite.run(insert)
         connection: AsyncConnection
         async with self._database.engine.begin() as connection:
-            result = await connection.execute(self._insert, list(rows))
+            result = await connection.execute(self._insert, values)
             return {row[0] for row in result}
 
     def _count_success(self, written: int) -> None:

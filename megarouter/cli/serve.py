@@ -46,3 +46,8 @@ def configure_logging(level: str) -> None:
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Casbin prints its model and Alembic each migration step at INFO.
+    for noisy in ("casbin", "alembic"):
+        logging.getLogger(noisy).setLevel(
+            max(logging.WARNING, logging.getLevelName(level))
+        )

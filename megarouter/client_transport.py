@@ -248,7 +248,9 @@ def _aio_details(
     )
 
 
-class _AioUnaryKeyInterceptor(aio.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+class _AioUnaryKeyInterceptor(
+    aio.UnaryUnaryClientInterceptor  # type: ignore[type-arg]
+):
     """Adds the API key, and the default timeout, to every async unary call."""
 
     def __init__(self, key: str, timeout: float | None) -> None:
@@ -262,7 +264,9 @@ class _AioUnaryKeyInterceptor(aio.UnaryUnaryClientInterceptor):  # type: ignore[
 
 
 # grpc.aio files an interceptor under one call type only, hence two classes.
-class _AioStreamKeyInterceptor(aio.UnaryStreamClientInterceptor):  # type: ignore[type-arg]
+class _AioStreamKeyInterceptor(
+    aio.UnaryStreamClientInterceptor  # type: ignore[type-arg]
+):
     """Adds the API key, and the default timeout, to every async stream call."""
 
     def __init__(self, key: str, timeout: float | None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlmodel import col
 
 from megarouter.auth.caller import Caller
@@ -179,7 +179,10 @@ class ApiKeys(TenancyStore):
         )
 
     @staticmethod
-    def _readable_keys(caller: Caller, stmt, org_id: str):  # type: ignore[no-untyped-def]
+    def _readable_keys(
+        caller: Caller, stmt: Select[ApiKeyRow], org_id: str
+    ) -> Select[ApiKeyRow]:
+        """Only the keys the caller may read, of every principal of the org."""
         if _reads_all_keys(caller):
             return stmt
         teams = sorted(caller.admin_teams)

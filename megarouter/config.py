@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         description="redis://HOST:PORT/DB holding rate-limit counters shared by "
         "replicas; empty: the database holds them (leased per replica).",
     )
+    metrics_listen: str = Field(
+        "",
+        description="HOST:PORT serving Prometheus metrics over HTTP "
+        "(budget alerts and refusals); empty: no metrics endpoint.",
+    )
     log_level: str = Field("INFO")
 
     @field_validator("listen")
@@ -121,6 +126,13 @@ class Settings(BaseSettings):
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("expected HOST:PORT, such as 127.0.0.1:50051")
+        return value
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _check_metrics_listen(cls, value: str) -> str:
+        if value:
+            cls._check_listen(value)
         return value
 
     @field_validator("database_url")

@@ -13,6 +13,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
 from megarouter import components
 from megarouter.auth.interceptor import RequestInterceptor
@@ -97,6 +98,7 @@ async def start(
 
     try:
         port = _bind(server, settings)
+        _serve_metrics(settings)
     except ConfigurationError:
         await components.close(parts)
         raise
@@ -160,6 +162,21 @@ def _bind(server: aio.Server, settings: Settings) -> int:
             f"invalid setting MEGAROUTER_LISTEN: cannot bind {settings.listen}"
         )
     return port
+
+
+def _serve_metrics(settings: Settings) -> None:
+    """Serve Prometheus metrics over HTTP when a metrics address is set."""
+    if not settings.metrics_listen:
+        return
+    host, _, port = settings.metrics_listen.rpartition(":")
+    try:
+        start_http_server(int(port), addr=host)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"invalid setting MEGAROUTER_METRICS_LISTEN: cannot bind "
+            f"{settings.metrics_listen}: {exc}"
+        ) from None
+    logger.info("metrics on http://%s/metrics", settings.metrics_listen)
 
 
 def _safe_url(url: str) -> str:

@@ -218,7 +218,7 @@ class PriceTable:
         )
         entry = self.resolve(global_id)
         price = self.price_for(global_id)
-        output_tokens = _worst_case_output(entry.spec, max_output_tokens)
+        output_tokens = worst_case_output(entry.spec, max_output_tokens)
         return price.cost_micros(input_tokens, output_tokens)
 
     def models(self, mode: ModelMode | None = None) -> Iterator[CatalogModel]:
@@ -230,13 +230,27 @@ class PriceTable:
                 yield CatalogModel(provider, model, price)
 
 
-def _worst_case_output(model: ModelSpec, requested: int | None) -> int:
-    """The most output tokens a call to ``model`` can bill."""
+def worst_case_output(
+    model: ModelSpec, requested: int | None, unknown: int | None = None
+) -> int:
+    """The most output tokens a call to ``model`` can bill.
+
+    Args:
+        model: the model.
+        requested: the caller's output limit, if any.
+        unknown: what to assume when neither the caller nor the catalog
+            gives a limit; None makes that an error.
+
+    Raises:
+        InvalidArgument: no limit is known and ``unknown`` is None.
+    """
     if model.mode is ModelMode.EMBEDDING:
         return 0
     ceiling = model.max_output_tokens or model.context_window
     if not requested:
         if not ceiling:
+            if unknown is not None:
+                return unknown
             raise InvalidArgument.for_field(
                 "max_output_tokens",
                 f"required for {model.id}, whose output limit is unknown",

@@ -21,9 +21,9 @@ from megarouter.config import load_settings
 from megarouter.errors import ConfigurationError
 from megarouter.plugin_template import scaffold_plugin
 from megarouter.providers.registry import (
-    CatalogModel,
     PluginOrigin,
     ProviderRegistry,
+    RegisteredModel,
 )
 from megarouter.providers.spec import MICROS_PER_USD, ModelMode, Price
 
@@ -101,13 +101,24 @@ def list_plugins(as_json: JsonOption = False) -> None:
         typer.echo(json.dumps({"plugins": [s.as_dict() for s in summaries]}, indent=1))
         return
 
-    table = _table("MegaRouter plugins", "Plugin", "Distribution", "Families",
-                   "Providers", "Models", "Problems")
+    table = _table(
+        "MegaRouter plugins",
+        "Plugin",
+        "Distribution",
+        "Families",
+        "Providers",
+        "Models",
+        "Problems",
+    )
     for s in summaries:
         distribution = f"{s.origin.distribution} {s.origin.version}".strip()
         table.add_row(
-            s.origin.plugin, distribution or "(in process)", ", ".join(s.families),
-            str(len(s.providers)), str(s.models), "\n".join(s.problems) or "-",
+            s.origin.plugin,
+            distribution or "(in process)",
+            ", ".join(s.families),
+            str(len(s.providers)),
+            str(s.models),
+            "\n".join(s.problems) or "-",
         )
     Console().print(table)
 
@@ -158,16 +169,19 @@ def price_cells(price: Price | None) -> tuple[str, str]:
     )
 
 
-def capability_names(entry: CatalogModel) -> list[str]:
+def capability_names(entry: RegisteredModel) -> list[str]:
     caps = entry.model.capabilities
     flags = {
-        "streaming": caps.streaming, "tools": caps.tools, "vision": caps.vision,
-        "json": caps.json_mode, "embeddings": caps.embeddings,
+        "streaming": caps.streaming,
+        "tools": caps.tools,
+        "vision": caps.vision,
+        "json": caps.json_mode,
+        "embeddings": caps.embeddings,
     }
     return [name for name, on in flags.items() if on]
 
 
-def model_as_dict(entry: CatalogModel) -> dict[str, Any]:
+def model_as_dict(entry: RegisteredModel) -> dict[str, Any]:
     model, price = entry.model, entry.model.price
     return {
         "id": entry.global_id,
@@ -176,7 +190,9 @@ def model_as_dict(entry: CatalogModel) -> dict[str, Any]:
         "mode": model.mode.value,
         "context_window": model.context_window,
         "max_output_tokens": model.max_output_tokens,
-        "price": None if price is None else {
+        "price": None
+        if price is None
+        else {
             "input_micros_per_mtok": price.input_per_mtok,
             "output_micros_per_mtok": price.output_per_mtok,
         },
@@ -201,7 +217,8 @@ def list_models(
         typer.echo(f"error: no provider named {provider!r} is installed", err=True)
         raise typer.Exit(1)
     entries = [
-        entry for entry in registry.models()
+        entry
+        for entry in registry.models()
         if (provider is None or entry.provider.name == provider)
         and (mode is None or entry.model.mode is mode)
     ]
@@ -211,11 +228,19 @@ def list_models(
         typer.echo(json.dumps(document, indent=1))
         return
 
-    table = _table("MegaRouter models", "Model", "Context", "Input $/1M",
-                   "Output $/1M", "Capabilities")
+    table = _table(
+        "MegaRouter models",
+        "Model",
+        "Context",
+        "Input $/1M",
+        "Output $/1M",
+        "Capabilities",
+    )
     for entry in entries:
         table.add_row(
-            entry.global_id, f"{entry.model.context_window:,}",
-            *price_cells(entry.model.price), ", ".join(capability_names(entry)),
+            entry.global_id,
+            f"{entry.model.context_window:,}",
+            *price_cells(entry.model.price),
+            ", ".join(capability_names(entry)),
         )
     Console().print(table)

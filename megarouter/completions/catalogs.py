@@ -9,7 +9,6 @@ through this process is applied at once (``invalidate``).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -17,11 +16,11 @@ from dataclasses import dataclass
 
 import httpx
 
-from megarouter.errors import ProviderAuthError
 from megarouter.providers.adapter import ProviderAdapter
 from megarouter.providers.admin import ProviderAdmin
 from megarouter.providers.credentials import credential_from_environment
 from megarouter.providers.http import new_client
+from megarouter.providers.pool import AdapterPool
 from megarouter.providers.settings import OrgCatalog
 from megarouter.providers.spec import AuthScheme, Credential, ProviderSpec
 from megarouter.routing.catalog_view import RoutableCatalog
@@ -140,11 +139,10 @@ class OrgAdapters:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._admin = admin
-        self._client_factory = client_factory
+        self._pool = AdapterPool(admin.registry, client_factory=client_factory)
         self._ttl = ttl
         self._clock = clock
         self._credentials: dict[tuple[str, str], tuple[float, Credential | None]] = {}
-        self._adapters: dict[tuple[str, str], ProviderAdapter] = {}
 
     def invalidate(self, org_id: str | None = None) -> None:
         if org_id is None:
@@ -160,20 +158,7 @@ class OrgAdapters:
             ProviderAuthError: the provider needs a credential the org lacks.
         """
         credential = await self._credential(org_id, provider)
-        spec = self._admin.registry.provider(provider)
-        if credential is None and spec.needs_credential:
-            where = ", ".join(spec.credential_env) or "megarouter admin credentials set"
-            raise ProviderAuthError(
-                f"{provider}: no credential configured (set {where})", provider=provider
-            )
-        key = (provider, _fingerprint(credential))
-        adapter = self._adapters.get(key)
-        if adapter is None:
-            adapter_class = self._admin.registry.adapter_class(provider)
-            adapter = adapter_class(spec, credential, self._client_factory(spec))
-            self._adapters[key] = adapter
-            logger.info("opened adapter for provider %s (%s)", provider, spec.family)
-        return adapter
+        return self._pool.with_credential(provider, credential)
 
     async def _credential(self, org_id: str, provider: str) -> Credential | None:
         now = self._clock()
@@ -185,14 +170,4 @@ class OrgAdapters:
         return credential
 
     async def aclose(self) -> None:
-        adapters, self._adapters = self._adapters, {}
-        for adapter in adapters.values():
-            await adapter.client.aclose()
-
-
-def _fingerprint(credential: Credential | None) -> str:
-    """A digest that tells credentials apart without keeping them as keys."""
-    if credential is None:
-        return ""
-    material = credential.api_key + "\0" + repr(sorted(credential.extra.items()))
-    return hashlib.sha256(material.encode()).hexdigest()
+        await self._pool.aclose()

@@ -14,21 +14,17 @@ from dataclasses import dataclass
 
 from megarouter.auth.caller import Caller
 from megarouter.catalog.prices import CatalogModel
+from megarouter.catalog.prices import worst_case_output as catalog_worst_case_output
 from megarouter.governance.budget_model import BudgetOutlook, CallScopes
 from megarouter.governance.budgets import BudgetBook, Reservation
 from megarouter.governance.ratelimits import Permit, RateLimitGate
-from megarouter.providers.spec import ModelMode
 
 FALLBACK_OUTPUT_TOKENS = 4096  # when neither the caller nor the catalog says
 
 
 def worst_case_output(model: CatalogModel, requested: int | None) -> int:
     """The most output tokens a call to ``model`` can be billed for."""
-    spec = model.spec
-    if spec.mode is ModelMode.EMBEDDING:
-        return 0
-    ceiling = spec.max_output_tokens or spec.context_window or FALLBACK_OUTPUT_TOKENS
-    return min(requested, ceiling) if requested else ceiling
+    return catalog_worst_case_output(model.spec, requested, FALLBACK_OUTPUT_TOKENS)
 
 
 def worst_case_cost(

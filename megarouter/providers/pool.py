@@ -10,6 +10,7 @@ once that transport passes the conformance kit.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -77,41 +78,46 @@ class AdapterPool:
         self._registry = registry
         self._credentials = credentials
         self._client_factory = client_factory
-        self._adapters: dict[str, ProviderAdapter] = {}
+        # (provider, credential digest) -> adapter
+        self._adapters: dict[tuple[str, str], ProviderAdapter] = {}
 
     def adapter(self, provider: str) -> ProviderAdapter:
-        """The adapter for ``provider``, built on first use.
+        """The adapter for ``provider`` with its resolved credential.
 
         Raises:
             NotFound: no such provider is registered.
             ProviderAuthError: the provider needs a credential and none was
                 found.
         """
-        adapter = self._adapters.get(provider)
-        if adapter is not None:
-            return adapter
-
         spec = self._registry.provider(provider)
-        adapter_class = self._registry.adapter_class(provider)
-        credential = self._credential(spec)
-
-        adapter = adapter_class(spec, credential, self._client_factory(spec))
-        self._adapters[provider] = adapter
-        logger.info("opened adapter for provider %s (%s)", provider, spec.family)
-        return adapter
-
-    def _credential(self, spec: ProviderSpec) -> Credential | None:
-        """The credential for ``spec`` from the resolver, else the environment."""
         credential = self._credentials(spec.name) if self._credentials else None
-        if credential is None:
-            credential = credential_from_env(spec)
+        return self.with_credential(provider, credential or credential_from_env(spec))
+
+    def with_credential(
+        self, provider: str, credential: Credential | None
+    ) -> ProviderAdapter:
+        """The adapter calling ``provider`` with ``credential``, built on
+        first use and shared by every caller with the same credential.
+
+        Raises:
+            NotFound: no such provider is registered.
+            ProviderAuthError: the provider needs a credential and got none.
+        """
+        spec = self._registry.provider(provider)
         if credential is None and spec.needs_credential:
-            where = ", ".join(spec.credential_env) or "the admin API"
+            where = ", ".join(spec.credential_env) or "megarouter admin credentials set"
             raise ProviderAuthError(
-                f"{spec.name}: no credential configured (set {where})",
-                provider=spec.name,
+                f"{provider}: no credential configured (set {where})",
+                provider=provider,
             )
-        return credential
+        key = (provider, _fingerprint(credential))
+        adapter = self._adapters.get(key)
+        if adapter is None:
+            adapter_class = self._registry.adapter_class(provider)
+            adapter = adapter_class(spec, credential, self._client_factory(spec))
+            self._adapters[key] = adapter
+            logger.info("opened adapter for provider %s (%s)", provider, spec.family)
+        return adapter
 
     async def reset(self, provider: str) -> None:
         """Drop ``provider``'s adapter and close its client.
@@ -119,9 +125,8 @@ class AdapterPool:
         The next :meth:`adapter` call builds a new one, with the credential
         resolved afresh (after an administrator rotated it, say).
         """
-        adapter = self._adapters.pop(provider, None)
-        if adapter is not None:
-            await adapter.client.aclose()
+        for key in [k for k in self._adapters if k[0] == provider]:
+            await self._adapters.pop(key).client.aclose()
 
     async def aclose(self) -> None:
         """Close every provider's client; the pool may be used again after."""
@@ -139,3 +144,11 @@ class AdapterPool:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _fingerprint(credential: Credential | None) -> str:
+    """A digest that tells credentials apart without keeping them as keys."""
+    if credential is None:
+        return ""
+    material = credential.api_key + "\0" + repr(sorted(credential.extra.items()))
+    return hashlib.sha256(material.encode()).hexdigest()

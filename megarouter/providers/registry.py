@@ -80,8 +80,8 @@ class RegisteredProvider:
 
 
 @dataclass(frozen=True, slots=True)
-class CatalogModel:
-    """One model of one provider, as the catalog names it."""
+class RegisteredModel:
+    """One model of one provider, as registered (unpriced; see PriceTable)."""
 
     provider: ProviderSpec
     model: ModelSpec
@@ -332,21 +332,21 @@ class ProviderRegistry:
                 return candidate
         raise NotFound(f"provider {provider!r} serves no model {model!r}")
 
-    def find_model(self, global_id: str) -> CatalogModel:
+    def find_model(self, global_id: str) -> RegisteredModel:
         """The model a global id ``<provider>/<model or alias>`` names.
 
         Raises:
             NotFound: the id is malformed or names nothing registered.
         """
         provider, model = split_global_model_id(global_id)
-        return CatalogModel(self.provider(provider), self.model(provider, model))
+        return RegisteredModel(self.provider(provider), self.model(provider, model))
 
-    def models(self) -> Iterator[CatalogModel]:
+    def models(self) -> Iterator[RegisteredModel]:
         """Every registered model, by provider name then catalog order."""
         for name in sorted(self._providers):
             spec = self._providers[name].spec
             for model in spec.models:
-                yield CatalogModel(spec, model)
+                yield RegisteredModel(spec, model)
 
 
 def _origin_of(entry_point: importlib.metadata.EntryPoint) -> PluginOrigin:

@@ -26,8 +26,8 @@ from megarouter.catalog.prices import ModelKey, PriceTable
 from megarouter.errors import InvalidArgument
 from megarouter.governance.audit import NO_AUDIT, AuditTrail
 from megarouter.providers.registry import (
-    CatalogModel,
     ProviderRegistry,
+    RegisteredModel,
     global_model_id,
 )
 from megarouter.providers.spec import Price, ProviderSpec
@@ -277,9 +277,9 @@ class OrgCatalog:
             if self.model_enabled(entry.provider.name, entry.model.id)
         )
 
-    def models(self) -> Iterator[CatalogModel]:
+    def models(self) -> Iterator[RegisteredModel]:
         """Every registered model, enabled or not, by provider then catalog order."""
         for name in sorted(self._providers):
             spec = self._providers[name]
             for model in spec.models:
-                yield CatalogModel(spec, model)
+                yield RegisteredModel(spec, model)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -113,9 +112,12 @@ class LearnedQuality:
         values[known] = logits[columns[known]]
         quality = np.asarray(expit(values))
         if self.adjustments is not None:
-            ids = [catalog.ids[r] for r in rows]
-            quality = self.adjustments.adjust(org_id, task, ids, quality)
+            quality = self.adjustments.adjust(org_id, task, rows, catalog, quality)
         return quality
+
+
+# (provider, model id) -> (sum of scores, number of scores)
+_Scores = dict[tuple[str, str], tuple[float, int]]
 
 
 class FeedbackAdjustments:
@@ -130,31 +132,38 @@ class FeedbackAdjustments:
 
     def __init__(self, strength: float = 20.0) -> None:
         self.strength = strength
-        self._stats: dict[tuple[str, str, str], tuple[float, int]] = {}
-        self._lock = threading.Lock()
+        # (org, task type) -> {(provider, model id): (score sum, count)}
+        self._stats: dict[
+            tuple[str, str], dict[tuple[str, str], tuple[float, int]]
+        ] = {}
 
-    def replace(
-        self, stats: Mapping[tuple[str, str, str], tuple[float, int]]
-    ) -> None:
+    def replace(self, stats: Mapping[tuple[str, str, str], tuple[float, int]]) -> None:
         """Install fresh (score sum, count) per (org, task type, global model id)."""
-        with self._lock:
-            self._stats = dict(stats)
+        grouped: dict[tuple[str, str], _Scores] = {}
+        for (org_id, task, model), values in stats.items():
+            provider, _, model_id = model.partition("/")
+            grouped.setdefault((org_id, task), {})[(provider, model_id)] = values
+        self._stats = grouped  # one assignment: readers see old or new, whole
 
     def adjust(
         self,
         org_id: str,
         task: str,
-        models: list[str],
+        rows: NDArray[np.intp],
+        catalog: RoutableCatalog,
         quality: NDArray[np.float64],
     ) -> NDArray[np.float64]:
-        stats = self._stats
-        if not stats:
+        """``quality`` of ``rows``, shifted for the models that have scores."""
+        found = self._stats.get((org_id, task))
+        if not found:
             return quality
+        position = np.full(len(catalog), -1, dtype=np.intp)
+        position[rows] = np.arange(len(rows))
         out = quality.copy()
-        for i, model in enumerate(models):
-            found = stats.get((org_id, task, model))
-            if found is not None:
-                total, count = found
+        for key, (total, count) in found.items():
+            row = catalog.row_of.get(key)
+            if row is not None and position[row] >= 0:
+                i = position[row]
                 out[i] = (self.strength * quality[i] + total) / (self.strength + count)
         return out
 
@@ -215,8 +224,9 @@ class ReloadingArtifact:
         try:
             predictor = load_bundle(self._directory).predictor
         except Exception:  # a half-written artifact: keep the old one
-            logger.warning("router artifact at %s did not load", self._directory,
-                           exc_info=True)
+            logger.warning(
+                "router artifact at %s did not load", self._directory, exc_info=True
+            )
             return False
         self._stamp = stamp
         self._on_load(predictor)
@@ -227,5 +237,3 @@ class ReloadingArtifact:
 def _stamp(directory: Path) -> float:
     files = sorted(directory.glob("quality.*"))
     return max((f.stat().st_mtime_ns for f in files), default=0) + len(files)
-
-

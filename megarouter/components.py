@@ -38,7 +38,6 @@ from megarouter.providers.health import HealthBoard
 from megarouter.providers.registry import ProviderRegistry
 from megarouter.providers.settings import ProviderSettings
 from megarouter.providers.tokens import TokenCounter, load_encoding
-from megarouter.routing.bundle import load_default_predictor
 from megarouter.routing.feedback import FeedbackStore
 from megarouter.routing.learned import (
     FeedbackAdjustments,
@@ -155,12 +154,12 @@ async def build(
     quality: QualityModel = PriorQuality()
     artifact: ReloadingArtifact | None = None
     if settings.router_quality == "learned":
-        learned = quality = LearnedQuality(
-            await asyncio.to_thread(load_default_predictor), adjustments
+        artifact = ReloadingArtifact(
+            settings.router_artifact, on_load=lambda new: learned.use(new)
         )
-        artifact = ReloadingArtifact(settings.router_artifact, learned.use)
-        if settings.router_artifact is not None:
-            await asyncio.to_thread(artifact.load)
+        learned = quality = LearnedQuality(
+            await asyncio.to_thread(artifact.load), adjustments
+        )
         artifact.start()
     router = Router(
         quality=quality,

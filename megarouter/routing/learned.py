@@ -206,13 +206,11 @@ class ReloadingArtifact:
             await asyncio.to_thread(self.reload_if_changed)
 
     def load(self) -> QualityPredictor:
+        """The artifact's predictor now; later changes go to ``on_load``."""
         if self._directory is None:
-            predictor = load_default_bundle().predictor
-        else:
-            self._stamp = _stamp(self._directory)
-            predictor = load_bundle(self._directory).predictor
-        self._on_load(predictor)
-        return predictor
+            return load_default_bundle().predictor
+        self._stamp = _stamp(self._directory)
+        return load_bundle(self._directory).predictor
 
     def reload_if_changed(self) -> bool:
         """Load the artifact again if its files changed; True if it did."""

@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 
 from grpc import aio
 
+from megarouter.catalog.prices import CatalogModel
 from megarouter.completions.engine import CompletionEngine
 from megarouter.completions.routes import RouteResolver
 from megarouter.errors import InvalidArgument
@@ -114,8 +115,9 @@ def _read_token(token: str) -> str:
         ) from None
 
 
-def _available(model: Any) -> api.AvailableModel:
+def _available(model: CatalogModel) -> api.AvailableModel:
     spec, price, caps = model.spec, model.price, model.spec.capabilities
+    assert price is not None  # available_models lists priced models only
     flags = [
         name
         for name, on in (

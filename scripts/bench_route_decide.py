@@ -1,9 +1,11 @@
 """How long Router.decide takes over the whole shipped catalog.
 
 Every provider of every installed plugin is treated as configured, so the
-router filters all chat models (about 2,300) on every decision. Prints p50
-and p99 of decide() for each rule strategy and for the learned quality model
-(task classification and featurisation included), with machine facts.
+router filters all chat models (about 2,300) on every decision. Prints p50,
+p90 and p99 of decide() for each rule strategy and for the learned quality
+model (task classification and featurisation included), with machine facts;
+then the rule router once more with a busy health board (latencies observed
+for hundreds of models, a few circuits open), as a long-running server has.
 
     python scripts/bench_route_decide.py [--rounds 2000]
 """
@@ -11,12 +13,14 @@ and p99 of decide() for each rule strategy and for the learned quality model
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import platform
 import statistics
 import time
 
 from megarouter.catalog.prices import PriceTable
+from megarouter.errors import ProviderServerError
 from megarouter.providers.health import HealthBoard
 from megarouter.providers.registry import ProviderRegistry
 from megarouter.routing.bundle import load_default_predictor
@@ -43,7 +47,7 @@ PROMPTS = [
 
 def measure(
     router: Router, context: RouteContext, rounds: int, strategy: Strategy
-) -> tuple[float, float, int]:
+) -> tuple[float, float, float, int]:
     times = []
     candidates = 0
     for i in range(rounds):
@@ -58,7 +62,21 @@ def measure(
         times.append((time.perf_counter() - start) * 1e6)
         candidates = decision.considered
     times.sort()
-    return statistics.median(times), times[int(len(times) * 0.99)], candidates
+    p90, p99 = times[int(len(times) * 0.9)], times[int(len(times) * 0.99)]
+    return statistics.median(times), p90, p99, candidates
+
+
+def busy_board(catalog: RoutableCatalog, observed: int, failing: int) -> HealthBoard:
+    """A board that has seen ``observed`` models and opened ``failing``."""
+    logging.getLogger("megarouter.providers.health").setLevel(logging.ERROR)
+    board = HealthBoard()
+    for i, model in enumerate(catalog.models[:observed]):
+        board.record_success(model.provider.name, model.spec.id, 300.0 + i)
+    for model in catalog.models[:failing]:
+        error = ProviderServerError("bench", provider=model.provider.name)
+        for _ in range(5):
+            board.record_failure(model.provider.name, model.spec.id, error)
+    return board
 
 
 def main() -> None:
@@ -88,13 +106,17 @@ def main() -> None:
     learned = Router(
         quality=LearnedQuality(load_default_predictor()), classify=classify
     )
-    for name, router in (("rule", rule), ("learned", learned)):
-        for strategy in Strategy:
-            p50, p99, considered = measure(router, context, args.rounds, strategy)
-            print(
-                f"{name:8s} {strategy.value:14s} p50 {p50:8.1f}  p99 {p99:8.1f}"
-                f"  (models considered: {considered})"
-            )
+    busy = RouteContext(catalog, busy_board(catalog, 300, 5), org_id="bench")
+    runs = [("rule", rule, context, s) for s in Strategy]
+    runs += [("learned", learned, context, s) for s in Strategy]
+    runs.append(("rule+busy", rule, busy, Strategy.BALANCED))
+    for name, router, where, strategy in runs:
+        p50, p90, p99, considered = measure(router, where, args.rounds, strategy)
+        print(
+            f"{name:9s} {strategy.value:14s} p50 {p50:7.1f}  p90 {p90:7.1f}"
+            f"  p99 {p99:7.1f}  (models considered: {considered})"
+        )
+    print("rule+busy: 300 models with observed latency, 5 circuits open")
     print(f"load at end {os.getloadavg()[0]:.2f}")
 
 

@@ -33,6 +33,7 @@ Share one board between replicas only through a store built for that.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,6 +129,11 @@ class HealthBoard:
         self._max_open_seconds = max(MAX_OPEN_SECONDS, open_seconds)
         self._alpha = alpha
         self._circuits: dict[tuple[str, str], _Circuit] = {}
+        # Change counters for readers that derive state from the board.
+        self._routability_changes = 0
+        self._latency_changes = 0
+        self._next_deadline = math.inf  # no routability changes by time before
+        self._last_read = -math.inf  # clock at the last routability_epoch()
 
     def available(self, provider: str, model: str) -> bool:
         """Whether a call to this provider model may be made now.
@@ -160,6 +166,7 @@ class HealthBoard:
         if circuit.probe_until is not None and now < circuit.probe_until:
             return False
         circuit.probe_until = now + self._open_seconds
+        self._routability_changed(circuit.probe_until)
         return True
 
     def routable(self, provider: str, model: str) -> bool:
@@ -191,6 +198,26 @@ class HealthBoard:
             if circuit.latency_ms is not None
         }
 
+    def routability_epoch(self) -> int:
+        """A number that changes whenever :meth:`unroutable` may change.
+
+        A reader that derives something from :meth:`unroutable` may keep it
+        while this number stays the same. It counts changes made through the
+        board and the passing of every deadline (an open circuit's end, a
+        cooldown's end, a probe's expiry), so reading it is O(1) except
+        right after a deadline, when the next one is looked up.
+        """
+        now = self._clock()
+        if now >= self._next_deadline or now < self._last_read:
+            self._routability_changes += 1
+            self._next_deadline = self._deadline_after(now)
+        self._last_read = now
+        return self._routability_changes
+
+    def latency_epoch(self) -> int:
+        """A number that changes whenever :meth:`observed_latencies` may."""
+        return self._latency_changes
+
     def latency_ms(self, provider: str, model: str) -> float | None:
         """The moving average of whole-call latency, None until observed."""
         circuit = self._circuits.get((provider, model))
@@ -201,6 +228,7 @@ class HealthBoard:
         circuit = self._circuits.get((provider, model))
         if circuit is not None:
             circuit.probe_until = None
+            self._routability_changed()
 
     def record_success(
         self,
@@ -219,6 +247,7 @@ class HealthBoard:
         """
         circuit = self._circuit(provider, model)
         circuit.latency_ms = self._average(circuit.latency_ms, latency_ms)
+        self._latency_changes += 1
         if ttft_ms is not None:
             circuit.ttft_ms = self._average(circuit.ttft_ms, ttft_ms)
         circuit.error_rate = self._average(circuit.error_rate, 0.0)
@@ -265,10 +294,12 @@ class HealthBoard:
             until = now + retry_after
             if circuit.cooldown_until is None or until > circuit.cooldown_until:
                 circuit.cooldown_until = until
+                self._routability_changed(until)
             return
 
         if isinstance(error, ProviderTimeout) and latency_ms > 0:
             circuit.latency_ms = self._average(circuit.latency_ms, latency_ms)
+            self._latency_changes += 1
         circuit.error_rate = self._average(circuit.error_rate, 1.0)
         circuit.observations += 1
         circuit.consecutive_failures += 1
@@ -340,6 +371,7 @@ class HealthBoard:
             circuit.open_seconds = self._open_seconds
         circuit.open_until = now + circuit.open_seconds
         circuit.probe_until = None
+        self._routability_changed(circuit.open_until)
         logger.warning(
             "circuit open for %s/%s for %.0fs after %s (%d in a row)",
             provider,
@@ -355,8 +387,32 @@ class HealthBoard:
         circuit.probe_until = None
         circuit.open_seconds = self._open_seconds
         circuit.observations = 0
+        self._routability_changed()
         logger.info(
             "circuit closed for %s/%s after a successful probe", provider, model
+        )
+
+    def _routability_changed(self, deadline: float | None = None) -> None:
+        """Count a change to what routable() answers, and its new deadline."""
+        self._routability_changes += 1
+        if deadline is not None and deadline < self._next_deadline:
+            self._next_deadline = deadline
+
+    def _deadline_after(self, now: float) -> float:
+        """The first moment after ``now`` at which a circuit turns routable
+        or unroutable by time alone (infinite when none will)."""
+        return min(
+            (
+                moment
+                for circuit in self._circuits.values()
+                for moment in (
+                    circuit.open_until,
+                    circuit.cooldown_until,
+                    circuit.probe_until,
+                )
+                if moment is not None and moment > now
+            ),
+            default=math.inf,
         )
 
     def _snapshot(self, circuit: _Circuit, now: float) -> HealthSnapshot:

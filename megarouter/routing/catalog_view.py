@@ -122,15 +122,20 @@ class RoutableCatalog:
     def of_mode(self, mode: ModelMode) -> NDArray[np.intp]:
         return np.flatnonzero(self.mode == MODES[mode])
 
-    def capability_mask(
-        self, rows: NDArray[np.intp], needs: Requirements
-    ) -> NDArray[np.bool_]:
-        wanted = (
+    @staticmethod
+    def wanted_caps(needs: Requirements) -> int:
+        """The capability bits a request needs."""
+        return (
             CAP_STREAMING * needs.streaming
             | CAP_TOOLS * needs.tools
             | CAP_VISION * needs.vision
             | CAP_JSON * needs.json_mode
         )
+
+    def capability_mask(
+        self, rows: NDArray[np.intp], needs: Requirements
+    ) -> NDArray[np.bool_]:
+        wanted = self.wanted_caps(needs)
         return np.asarray((self.caps[rows] & wanted) == wanted)
 
     def context_mask(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, cast
 
 from megarouter.catalog.prices import CatalogModel
 from megarouter.providers.spec import ModelMode
@@ -119,6 +120,37 @@ class Candidate:
     def provider(self) -> str:
         return self.model.provider.name
 
+    @classmethod
+    def many(
+        cls, rows: Iterable[tuple[CatalogModel, float, int, float | None, float]]
+    ) -> tuple[Candidate, ...]:
+        """Candidates from (model, quality, cost, latency, score) rows.
+
+        The same objects the constructor makes, built for the router's hot
+        path: a frozen dataclass's ``__init__`` sets each field through
+        ``object.__setattr__``, which doubles the cost of the candidates
+        every decision builds; this sets the slots directly.
+        """
+        new = object.__new__
+        model, quality, cost, latency, score = _CANDIDATE_SLOTS
+        built = []
+        for row in rows:
+            candidate = new(cls)
+            model(candidate, row[0])
+            quality(candidate, row[1])
+            cost(candidate, row[2])
+            latency(candidate, row[3])
+            score(candidate, row[4])
+            built.append(candidate)
+        return tuple(built)
+
+
+_SlotSetter = Callable[[Candidate, Any], None]
+_CANDIDATE_SLOTS: tuple[_SlotSetter, ...] = tuple(
+    cast(_SlotSetter, getattr(Candidate, name).__set__)
+    for name in (f.name for f in fields(Candidate))
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Dropped:
@@ -133,14 +165,17 @@ class DropGroup:
 
     Building one :class:`Dropped` per model on every call would cost more
     than the whole decision; Route asks for them, Complete rarely does.
+    ``size``, when given, is how many models ``models`` returns, so counting
+    them needs no list.
     """
 
     reason: DropReason
     models: Callable[[], Sequence[str]]
     details: Callable[[], Sequence[str]]
+    size: int | None = None
 
     def count(self) -> int:
-        return len(self.models())
+        return len(self.models()) if self.size is None else self.size
 
     def expand(self) -> list[Dropped]:
         return [

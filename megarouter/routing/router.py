@@ -9,7 +9,6 @@ Complete does.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -17,7 +16,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from megarouter.errors import InvalidArgument, NotFound
+from megarouter.errors import InvalidArgument
+from megarouter.providers.spec import ModelMode
 from megarouter.routing.catalog_view import RoutableCatalog
 from megarouter.routing.decision import (
     AUTO,
@@ -28,6 +28,8 @@ from megarouter.routing.decision import (
     RouteRequest,
     Strategy,
 )
+from megarouter.routing.filters import Filtered, FilterMemo
+from megarouter.routing.health_rows import HealthReader, HealthView
 
 # Expected answer length by task type when the caller sets no max_tokens:
 # what the cost and latency estimates assume.
@@ -78,18 +80,6 @@ class PriorQuality:
         return np.asarray(catalog.prior[rows])
 
 
-class HealthView(Protocol):
-    """Live provider health, as the router reads it."""
-
-    def unroutable(self) -> list[tuple[str, str]]:
-        """(provider, model) pairs failing or cooling down right now."""
-        ...
-
-    def observed_latencies(self) -> dict[tuple[str, str], float]:
-        """Average latency of every (provider, model) observed so far."""
-        ...
-
-
 @dataclass(frozen=True, slots=True)
 class RouteContext:
     """What the router needs to know about this caller and this moment.
@@ -113,6 +103,11 @@ class RouteContext:
 class Router:
     """Decides which models serve a request, and in which order.
 
+    A router remembers, per catalog, what its filters and the health board
+    said (see :mod:`megarouter.routing.filters` and
+    :mod:`megarouter.routing.health_rows`), so keep one for the process and
+    call it from one thread, as the event loop does.
+
     Args:
         quality: the quality model; the catalog prior until a learned one is
             given.
@@ -126,6 +121,8 @@ class Router:
     ) -> None:
         self.quality = quality or PriorQuality()
         self._classify = classify
+        self._filters = FilterMemo()
+        self._health = HealthReader()
 
     def decide(self, request: RouteRequest, context: RouteContext) -> RouteDecision:
         """Rank the candidates for ``request``.
@@ -135,34 +132,12 @@ class Router:
         """
         catalog, needs, policy = context.catalog, request.requirements, request.policy
         task = self._task_type(request)
-        rows, dropped = self._targets(request, catalog)
-        considered = len(rows) + sum(group.count() for group in dropped)
+        health = self._health.read(catalog, context.health)
+        filtered = self._filters.filter(request, catalog, health.unhealthy)
+        rows, dropped = filtered.rows, list(filtered.dropped)
 
         output_tokens = self._expected_output(task, request)
-        checks: list[tuple[DropReason, NDArray[np.bool_], str]] = [
-            (DropReason.NOT_ALLOWED, catalog.enabled[rows], "disabled by an admin"),
-            (DropReason.NOT_CONFIGURED, catalog.configured[rows], "no credential"),
-            (
-                DropReason.LACKS_CAPABILITY,
-                catalog.capability_mask(rows, needs),
-                _needs_text(request),
-            ),
-            (
-                DropReason.CONTEXT_TOO_SHORT,
-                catalog.context_mask(rows, needs, needs.max_output_tokens or 0),
-                f"needs {needs.input_tokens + (needs.max_output_tokens or 0)} tokens",
-            ),
-            (
-                DropReason.UNPRICED,
-                ~np.isnan(catalog.in_price[rows]),
-                "no price; an admin must set one",
-            ),
-        ]
-        rows = self._apply(rows, checks, catalog, dropped)
-        rows = self._drop_not_allowed(rows, policy.allowed_models, catalog, dropped)
-        rows = self._drop_unhealthy(rows, catalog, context.health, dropped)
-
-        costs = _estimate_costs(catalog, rows, needs.input_tokens, output_tokens)
+        costs = _estimate_costs(filtered, needs.input_tokens, output_tokens)
         if request.model == AUTO:
             quality = self.quality.predict(
                 request.prompt, task, context.org_id, rows, catalog
@@ -172,8 +147,7 @@ class Router:
             # enough to check a quality floor, and the prediction would cost
             # more than the rest of the decision.
             quality = np.asarray(catalog.prior[rows])
-        latency = _latencies(catalog, rows, context.health, output_tokens)
-        keep = np.ones(len(rows), dtype=bool)
+        latency = health.latencies(rows, 400.0 + 15.0 * output_tokens)
         limits = [
             (
                 DropReason.BELOW_QUALITY_FLOOR,
@@ -192,42 +166,43 @@ class Router:
                 f"cost (budget {context.budget_name or 'left'})",
             ),
         ]
+        keep: NDArray[np.bool_] | None = None
         for reason, limit, values, op, unit in limits:
             if limit is None:
                 continue
             bad = values < limit if op == "<" else values > limit
-            hit = np.flatnonzero(bad & keep)
+            hit = np.flatnonzero(bad if keep is None else bad & keep)
             if len(hit):
                 dropped.append(
                     _limit_group(
                         reason, catalog, rows[hit], values[hit], unit, op, limit
                     )
                 )
-            keep &= ~bad
-        rows, costs, quality, latency = (
-            rows[keep],
-            costs[keep],
-            quality[keep],
-            latency[keep],
-        )
+            keep = ~bad if keep is None else keep & ~bad
+        if keep is not None:
+            rows, costs, quality, latency = (
+                rows[keep],
+                costs[keep],
+                quality[keep],
+                latency[keep],
+            )
 
         # A named model is served by whichever provider offers it cheapest.
         strategy = policy.strategy if request.model == AUTO else Strategy.COST_FIRST
         scores = _score(strategy, quality, costs, latency, policy.willingness_to_pay)
         order = _top(scores, MAX_RANKED)
         models = catalog.models
-        top_rows = rows[order].tolist()
-        candidates = tuple(
-            Candidate(models[r], q, int(c), lat, sc)
-            for r, q, c, lat, sc in zip(
-                top_rows,
+        candidates = Candidate.many(
+            zip(
+                [models[r] for r in rows[order].tolist()],
                 quality[order].tolist(),
-                costs[order].tolist(),
+                [int(c) for c in costs[order].tolist()],
                 latency[order].tolist(),
                 scores[order].tolist(),
                 strict=True,
             )
         )
+        considered = filtered.considered
         return RouteDecision(
             task_type=task,
             strategy=strategy,
@@ -241,7 +216,7 @@ class Router:
         )
 
     def _task_type(self, request: RouteRequest) -> str:
-        if request.requirements.mode.value == "embedding":
+        if request.requirements.mode is ModelMode.EMBEDDING:
             return EMBEDDING_TASK
         if request.task_type:
             if request.task_type not in EXPECTED_OUTPUT_TOKENS:
@@ -255,86 +230,6 @@ class Router:
         return self._classify(request.prompt)
 
     @staticmethod
-    def _targets(
-        request: RouteRequest, catalog: RoutableCatalog
-    ) -> tuple[NDArray[np.intp], list[DropGroup]]:
-        mode_rows = catalog.of_mode(request.requirements.mode)
-        if request.model == AUTO:
-            # Unconfigured providers are not candidates for auto, and listing
-            # thousands of them would drown the explanation.
-            usable = catalog.configured[mode_rows] & catalog.enabled[mode_rows]
-            return mode_rows[usable], []
-        match = catalog.resolve(request.model)
-        if not match.indices:
-            raise NotFound(
-                f"model {request.model!r} is not in the catalog; "
-                "use megarouter models list, or 'auto'"
-            )
-        rows = np.array(match.indices, dtype=np.intp)
-        wanted_mode = catalog.mode[mode_rows[0]] if len(mode_rows) else -1
-        wrong = catalog.mode[rows] != wanted_mode
-        dropped: list[DropGroup] = []
-        if wrong.any():
-            detail = f"not a {request.requirements.mode.value} model"
-            dropped.append(_group(DropReason.WRONG_MODE, catalog, rows[wrong], detail))
-        return rows[~wrong], dropped
-
-    @staticmethod
-    def _apply(
-        rows: NDArray[np.intp],
-        checks: list[tuple[DropReason, NDArray[np.bool_], str]],
-        catalog: RoutableCatalog,
-        dropped: list[DropGroup],
-    ) -> NDArray[np.intp]:
-        keep = np.ones(len(rows), dtype=bool)
-        for reason, passes, detail in checks:
-            hit = keep & ~passes
-            if hit.any():
-                dropped.append(_group(reason, catalog, rows[hit], detail))
-            keep &= passes
-        return np.asarray(rows[keep])
-
-    @staticmethod
-    def _drop_not_allowed(
-        rows: NDArray[np.intp],
-        allowed: tuple[str, ...],
-        catalog: RoutableCatalog,
-        dropped: list[DropGroup],
-    ) -> NDArray[np.intp]:
-        if not allowed:
-            return rows
-        keep = np.array(
-            [
-                any(fnmatch.fnmatchcase(catalog.ids[r], p) for p in allowed)
-                for r in rows
-            ],
-            dtype=bool,
-        )
-        if not keep.all():
-            detail = "not in the policy's allowed models"
-            dropped.append(_group(DropReason.NOT_ALLOWED, catalog, rows[~keep], detail))
-        return np.asarray(rows[keep])
-
-    @staticmethod
-    def _drop_unhealthy(
-        rows: NDArray[np.intp],
-        catalog: RoutableCatalog,
-        health: HealthView,
-        dropped: list[DropGroup],
-    ) -> NDArray[np.intp]:
-        # Only the few models the board knows to be failing are looked at.
-        bad = [catalog.row_of[k] for k in health.unroutable() if k in catalog.row_of]
-        if not bad:
-            return rows
-        unhealthy = np.isin(rows, np.array(bad, dtype=np.intp))
-        if unhealthy.any():
-            detail = "provider failing or cooling down"
-            dropped.append(
-                _group(DropReason.CIRCUIT_OPEN, catalog, rows[unhealthy], detail)
-            )
-        return np.asarray(rows[~unhealthy])
-
-    @staticmethod
     def _expected_output(task: str, request: RouteRequest) -> int:
         needs = request.requirements
         if task == EMBEDDING_TASK:
@@ -345,24 +240,6 @@ class Router:
         if needs.max_output_tokens is not None:
             return min(guess, needs.max_output_tokens)
         return guess
-
-
-def _group(
-    reason: DropReason,
-    catalog: RoutableCatalog,
-    rows: NDArray[np.intp],
-    detail: str,
-) -> DropGroup:
-    """Models dropped for one reason with one detail, described lazily."""
-    ids = catalog.ids
-
-    def models() -> list[str]:
-        return [ids[r] for r in rows]
-
-    def details() -> list[str]:
-        return [detail] * len(rows)
-
-    return DropGroup(reason, models, details)
 
 
 def _limit_group(
@@ -383,7 +260,7 @@ def _limit_group(
     def details() -> list[str]:
         return [f"{unit} {value:.4g} {op} {limit}" for value in values]
 
-    return DropGroup(reason, models, details)
+    return DropGroup(reason, models, details, len(rows))
 
 
 def _top(scores: NDArray[np.float64], count: int) -> NDArray[np.intp]:
@@ -396,34 +273,13 @@ def _top(scores: NDArray[np.float64], count: int) -> NDArray[np.intp]:
 
 
 def _estimate_costs(
-    catalog: RoutableCatalog,
-    rows: NDArray[np.intp],
-    input_tokens: int,
-    output_tokens: int,
+    filtered: Filtered, input_tokens: int, output_tokens: int
 ) -> NDArray[np.float64]:
-    total = (
-        catalog.in_price[rows] * input_tokens + catalog.out_price[rows] * output_tokens
-    )
-    return np.asarray(np.ceil(total / 1_000_000), dtype=np.float64)
-
-
-def _latencies(
-    catalog: RoutableCatalog,
-    rows: NDArray[np.intp],
-    health: HealthView,
-    output_tokens: int,
-) -> NDArray[np.float64]:
-    """Observed latency averages; a typical pace for models not yet seen."""
-    latency = np.full(len(rows), 400.0 + 15.0 * output_tokens)
-    observed = health.observed_latencies()
-    if observed:
-        position = np.full(len(catalog), -1, dtype=np.intp)
-        position[rows] = np.arange(len(rows))
-        for key, value in observed.items():
-            row = catalog.row_of.get(key)
-            if row is not None and position[row] >= 0:
-                latency[position[row]] = value
-    return latency
+    """Each survivor's list-price cost of the call, in whole micro-dollars."""
+    total = filtered.in_price * input_tokens
+    total += filtered.out_price * output_tokens
+    total /= 1_000_000
+    return np.ceil(total, out=total)
 
 
 def _score(
@@ -441,21 +297,6 @@ def _score(
     if strategy is Strategy.LATENCY_FIRST:
         return -latency + quality * 1e-6
     return np.asarray(quality - costs / max(willingness_to_pay, 1e-9))
-
-
-def _needs_text(request: RouteRequest) -> str:
-    needs = request.requirements
-    wanted = [
-        name
-        for name, on in (
-            ("streaming", needs.streaming),
-            ("tools", needs.tools),
-            ("vision", needs.vision),
-            ("json", needs.json_mode),
-        )
-        if on
-    ]
-    return "lacks " + "/".join(wanted) if wanted else "lacks a capability"
 
 
 def _reason(

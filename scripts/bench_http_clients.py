@@ -2,42 +2,39 @@
 
 An aiohttp server in a child process plays a provider on loopback: a small
 JSON chat completion, and an SSE stream of 20 events. Three clients, each
-one pooled session configured as MegaRouter configures httpx (200
-connections), take turns for ``--rounds`` rounds; each measure's median is
-printed:
+one pooled session configured as MegaRouter configures its provider clients
+(200 connections), take turns for ``--rounds`` rounds; each measure's median
+is printed, with the machine, and the ratios of the middle client to the
+other two:
 
 - latency: requests one at a time (after a warm-up at 50 in flight);
 - throughput: requests with 50 in flight, and the client's CPU per request;
 - streaming: whole SSE streams with 20 in flight.
 
-The clients: ``httpx`` (httpx 0.29 on httpcore 1.0.9), ``httpx+aio`` (the
-httpx API over aiohttp's pool, from the ``httpx-aiohttp`` transport), and
-``aiohttp`` (3.14) alone. Needs ``pip install aiohttp httpx-aiohttp``; neither
-is a MegaRouter dependency.
+The clients: ``httpx`` (``new_client(..., transport_kind="httpx")``: httpx
+on httpcore's pool), ``httpx+aio`` (``new_client``'s default: httpx's API
+on aiohttp's pool through ``megarouter.providers.transport``), and
+``aiohttp`` alone, the floor.
 
 Run: ``python scripts/bench_http_clients.py [--requests N] [--rounds R]``.
 
-One run on the 2-core development machine while other test suites ran
-(load average about 6, so read the ratios, not the absolute numbers)::
+One run on the 2-core development machine (``--requests 500 --rounds 5``,
+load average 4.5 at start: other sessions shared the machine, so read the
+ratios, not the absolute numbers)::
 
-    measure (median)           httpx   httpx+aio     aiohttp
-    latency p50 (ms)            3.27        1.27        0.39
-    latency p99 (ms)           16.34        9.28        6.08
-    requests/s (x50)          155.76      562.11     1752.65
-    client CPU us/req        2458.23      762.78      208.98
-    streams/s (x20)           135.74      286.91      572.63
+    measure (median)           httpx   httpx+aio     aiohttp   aio/httpx aio/aiohttp
+    latency p50 (ms)            2.08        0.41        0.18        0.20        2.33
+    latency p99 (ms)            5.71        1.03        0.30        0.18        3.43
+    requests/s (x50)          267.78     2798.46     6754.02       10.45        0.41
+    client CPU us/req        3448.22      285.20       99.43        0.08        2.87
+    streams/s (x20)           544.23     1506.10     3197.06        2.77        0.47
 
 Profiling the httpx client shows the time in httpcore's connection pool
 (``_assign_requests_to_connections`` checks every pooled connection, and
 polls each idle socket, on every request), so its cost grows with the
-number of connections: the larger a provider's pool, the worse. MegaRouter
-keeps httpx for now, because every adapter is written against
-``httpx.AsyncClient``; ``new_client``'s ``transport`` argument and
-``AdapterPool``'s ``client_factory`` are where a faster pool can be put
-under the same API. The ``httpx-aiohttp`` transport is not ready for that
-as is: it reports a refused connection as ``ConnectTimeout``, which the
-conformance kit rejects (a refused connection must be a
-``ProviderConnectionError``).
+number of connections: the larger a provider's pool, the worse. What is
+left between ``httpx+aio`` and ``aiohttp`` is httpx's own request and
+response objects, which every adapter is written against.
 """
 
 from __future__ import annotations
@@ -46,15 +43,21 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
+import platform
 import socket
 import statistics
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 from aiohttp import web
+from bench import machine
+
+from megarouter.providers.http import TransportKind, new_client
+from megarouter.providers.spec import ProviderSpec
 
 CHAT_BODY = json.dumps({
     "id": "chatcmpl-bench", "object": "chat.completion", "model": "bench",
@@ -99,13 +102,20 @@ def _serve(sock: socket.socket) -> None:
 Call = Callable[[], Awaitable[None]]
 
 
+def _spec(base_url: str) -> ProviderSpec:
+    return ProviderSpec(name="bench", family="bench", base_url=base_url)
+
+
 class HttpxClient:
+    """httpx on httpcore's pool, as ``new_client`` builds it on request."""
+
     name = "httpx"
+    kind: TransportKind = "httpx"
 
     def __init__(self, base_url: str) -> None:
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        self.client = httpx.AsyncClient(base_url=base_url, limits=limits,
-                                        timeout=httpx.Timeout(30.0, connect=5.0))
+        self.client = new_client(
+            _spec(base_url), read_timeout=30.0, transport_kind=self.kind
+        )
 
     async def chat(self) -> None:
         response = await self.client.post("/v1/chat/completions", json=REQUEST)
@@ -123,18 +133,10 @@ class HttpxClient:
 
 
 class HttpxOverAiohttpClient(HttpxClient):
-    """httpx's API on aiohttp's connection pool (the httpx-aiohttp transport)."""
+    """httpx's API on aiohttp's pool: ``new_client``'s default."""
 
     name = "httpx+aio"
-
-    def __init__(self, base_url: str) -> None:
-        from httpx_aiohttp import AiohttpTransport
-
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-        self.client = httpx.AsyncClient(
-            base_url=base_url, timeout=httpx.Timeout(30.0, connect=5.0),
-            transport=AiohttpTransport(limits=limits),
-        )
+    kind: TransportKind = "aiohttp"
 
 
 class AiohttpClient:
@@ -224,10 +226,35 @@ async def run(base_url: str, requests: int, rounds: int) -> None:
                 await client.aclose()
 
     names = list(runs)
-    print(f"{'measure (median)':<20}" + "".join(f"{n:>12}" for n in names))
+    base, ours, floor = names
+    header = "".join(f"{n:>12}" for n in names)
+    print(f"{'measure (median)':<20}{header}{'aio/httpx':>12}{'aio/aiohttp':>12}")
     for key in runs[names[0]][0]:
-        medians = [statistics.median(r[key] for r in runs[n]) for n in names]
-        print(f"{key:<20}" + "".join(f"{m:>12.2f}" for m in medians))
+        medians = {n: statistics.median(r[key] for r in runs[n]) for n in names}
+        cells = "".join(f"{medians[n]:>12.2f}" for n in names)
+        ratios = f"{medians[ours] / medians[base]:>12.2f}"
+        ratios += f"{medians[ours] / medians[floor]:>12.2f}"
+        print(f"{key:<20}{cells}{ratios}")
+
+
+def describe_machine(requests: int, rounds: int) -> None:
+    """Print what ran, where, and how."""
+    repo = Path(__file__).resolve().parent.parent
+    print(f"cpus (nproc)   {os.cpu_count()}  {machine.cpu_model()}")
+    print(f"load average   {machine.load_average()}  (1, 5, 15 min; at start)")
+    print(f"python         {platform.python_version()} ({platform.machine()})")
+    print(
+        f"httpx {machine.package_version('httpx')}, "
+        f"httpcore {machine.package_version('httpcore')}, "
+        f"aiohttp {machine.package_version('aiohttp')}, "
+        f"megarouter at {machine.git_commit(repo)}"
+    )
+    print(
+        f"method         {rounds} rounds, clients in turn; per round and client: "
+        f"{requests} sequential requests, {requests * 2} at 50 in flight, "
+        f"{requests // 2} SSE streams at 20 in flight; medians over rounds"
+    )
+    print()
 
 
 def main() -> None:
@@ -244,6 +271,7 @@ def main() -> None:
         target=_serve, args=(sock,), daemon=True
     )
     server.start()
+    describe_machine(args.requests, args.rounds)
     try:
         asyncio.run(run(f"http://127.0.0.1:{port}", args.requests, args.rounds))
     finally:

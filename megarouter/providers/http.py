@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -27,9 +27,12 @@ from megarouter.errors import (
     ProviderTimeout,
 )
 from megarouter.providers.spec import AuthScheme, Credential, ProviderSpec
+from megarouter.providers.transport import AiohttpTransport
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 120.0
+
+TransportKind = Literal["aiohttp", "httpx"]
 
 
 def new_client(
@@ -39,12 +42,29 @@ def new_client(
     read_timeout: float = DEFAULT_READ_TIMEOUT,
     max_connections: int = 200,
     transport: httpx.AsyncBaseTransport | None = None,
+    transport_kind: TransportKind = "aiohttp",
 ) -> httpx.AsyncClient:
-    """The pooled client MegaRouter keeps for one provider."""
+    """The pooled client MegaRouter keeps for one provider.
+
+    Args:
+        spec: the provider; its ``base_url`` is the client's.
+        connect_timeout: seconds to open a connection.
+        read_timeout: seconds of silence allowed while reading, and to wait
+            for a free pooled connection.
+        max_connections: the most connections open at once; idle ones stay
+            pooled for httpx's default keep-alive expiry.
+        transport: the transport to use, overriding ``transport_kind``.
+        transport_kind: ``"aiohttp"`` puts httpx's API on aiohttp's pool
+            (:class:`~megarouter.providers.transport.AiohttpTransport`),
+            which costs much less CPU per request; ``"httpx"`` keeps
+            httpx's own httpcore pool.
+    """
     timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
+    if transport is None:
+        transport = _transport(transport_kind, limits)
     return httpx.AsyncClient(
         base_url=spec.base_url,
         timeout=timeout,
@@ -52,6 +72,17 @@ def new_client(
         transport=transport,
         headers={"user-agent": "megarouter"},
     )
+
+
+def _transport(
+    kind: TransportKind, limits: httpx.Limits
+) -> httpx.AsyncBaseTransport | None:
+    """The transport of ``kind``; None lets httpx build its own."""
+    if kind == "aiohttp":
+        return AiohttpTransport(limits=limits)
+    if kind == "httpx":
+        return None
+    raise ValueError(f"unknown HTTP transport {kind!r}; use 'aiohttp' or 'httpx'")
 
 
 def auth_headers(spec: ProviderSpec, credential: Credential | None) -> dict[str, str]:

@@ -1,11 +1,9 @@
 """One adapter and one pooled HTTP client per provider, built on first use.
 
-Every adapter is written against :class:`httpx.AsyncClient`. On loopback,
-aiohttp's connection pool costs several times less CPU per request than
-httpcore's (``scripts/bench_http_clients.py`` has the figures); a faster
-pool can be put under the same API through ``client_factory`` (a factory
-passing ``transport=`` to :func:`~megarouter.providers.http.new_client`),
-once that transport passes the conformance kit.
+Every adapter is written against :class:`httpx.AsyncClient`; the default
+``client_factory``, :func:`~megarouter.providers.http.new_client`, puts that
+API on aiohttp's connection pool, which costs several times less CPU per
+request than httpcore's (``scripts/bench_http_clients.py`` has the figures).
 """
 
 from __future__ import annotations

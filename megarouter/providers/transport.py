@@ -1,0 +1,272 @@
+"""httpx's API on aiohttp's connection pool.
+
+Every adapter speaks to its provider through :class:`httpx.AsyncClient`,
+which is the API plugin authors know. Under it, httpcore's connection pool
+checks every pooled connection and polls idle sockets on each request; on
+loopback that costs several times the CPU of aiohttp's pool for the same
+request (``scripts/bench_http_clients.py`` has the figures). This transport
+keeps httpx's client, request and response objects and hands the wire to
+aiohttp.
+
+It changes nothing that a provider could see. The request's headers are
+sent as httpx built them, names, values and order (AWS SigV4 signs some of
+them), and aiohttp adds none of its own; the request target is the path and
+query exactly as httpx encoded them (SigV4 signs the path too); a compressed
+response body reaches httpx still compressed, so httpx decodes it as on its
+own transport. aiohttp's errors become the httpx errors that httpx's own
+transport raises for the same failure (a refused connection is
+``ConnectError``, a silent server ``ReadTimeout``, a body cut short
+``RemoteProtocolError``), so adapters translate them as before.
+
+Two of httpx's knobs have no aiohttp counterpart: the ``write`` timeout
+(aiohttp buffers writes without one; request bodies here are small) and
+``Limits.max_keepalive_connections`` (aiohttp keeps every idle connection up
+to ``max_connections``, for ``keepalive_expiry`` seconds; 0 still turns
+keep-alive off).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from types import TracebackType
+
+import aiohttp
+import httpx
+from yarl import URL
+
+DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+# aiohttp adds these when a request lacks them; httpx's request is sent as is.
+_SKIP_AUTO_HEADERS = frozenset(
+    {"Accept", "Accept-Encoding", "Content-Type", "User-Agent"}
+)
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An :class:`httpx.AsyncBaseTransport` over one pooled aiohttp session.
+
+    The session is opened on first use, on the event loop that uses it, and
+    closed by :meth:`aclose` (which ``httpx.AsyncClient.aclose`` calls).
+
+    Args:
+        limits: ``max_connections`` caps the connections open at once over
+            all hosts (None: no cap); ``keepalive_expiry`` is how long an
+            idle connection stays pooled; ``max_keepalive_connections=0``
+            closes every connection after its response.
+
+    TLS is verified against the certificates httpx itself would use.
+    """
+
+    def __init__(self, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> AiohttpTransport:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.aclose()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and return its response, body not yet read."""
+        session = self._session or self._open()
+        timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
+        headers, chunked = _wire_headers(request)
+
+        started = time.monotonic()
+        with _translate_errors(request, reading=False):
+            try:
+                response = await session.request(
+                    request.method,
+                    _wire_url(request.url),
+                    headers=headers,
+                    data=_wire_body(request),
+                    chunked=chunked or None,  # aiohttp chunks on any non-None
+                    timeout=_client_timeout(timeouts),
+                    allow_redirects=False,  # httpx follows redirects itself
+                )
+            except aiohttp.ConnectionTimeoutError as exc:
+                waited = time.monotonic() - started
+                raise _connect_timeout(request, timeouts, waited) from exc
+
+        version = response.version or aiohttp.HttpVersion11
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=_ResponseStream(request, response),
+            extensions={
+                "http_version": f"HTTP/{version.major}.{version.minor}".encode(),
+                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+            },
+        )
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _open(self) -> aiohttp.ClientSession:
+        limits = self._limits
+        no_keepalive = limits.max_keepalive_connections == 0
+        connector = aiohttp.TCPConnector(
+            limit=limits.max_connections or 0,  # 0: no cap
+            limit_per_host=0,
+            force_close=no_keepalive,
+            keepalive_timeout=None if no_keepalive else limits.keepalive_expiry,
+            ssl=httpx.create_ssl_context(),  # httpx's CA bundle, not the OS's
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # httpx decodes Content-Encoding itself
+            cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps cookies itself
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            trust_env=False,  # httpx mounts its own transports for proxies
+        )
+        return self._session
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    """A response body handed on from aiohttp as each piece arrives.
+
+    A chunked body comes one HTTP chunk at a time, as httpx's own transport
+    hands it on, even when several chunks arrived in one read: stream
+    parsers see an event the moment its chunk is complete, and see the
+    events before a failing one before the failure.
+    """
+
+    def __init__(
+        self, request: httpx.Request, response: aiohttp.ClientResponse
+    ) -> None:
+        self._request = request
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _translate_errors(self._request, reading=True):
+            async for data, _ in self._response.content.iter_chunks():
+                if data:  # b"" only marks the end of an HTTP chunk
+                    yield data
+
+    async def aclose(self) -> None:
+        # Read to the end, the connection goes back to the pool. Closed
+        # before the end, the connection is dropped: that is how a provider
+        # learns that the caller is gone, and stops generating.
+        if self._response.content.at_eof():
+            self._response.release()
+        else:
+            self._response.close()
+
+
+def _wire_headers(request: httpx.Request) -> tuple[list[tuple[str, str]], bool]:
+    """The request's headers for aiohttp, and whether to send it chunked.
+
+    aiohttp writes ``Transfer-Encoding: chunked`` itself when asked to chunk,
+    and refuses the header otherwise, so that one header is left to it; it
+    puts it last, where httpx puts it too.
+    """
+    headers = []
+    chunked = False
+    for name, value in request.headers.raw:
+        if name.lower() == b"transfer-encoding" and value.lower() == b"chunked":
+            chunked = True
+            continue
+        headers.append((_text(name), _text(value)))
+    return headers, chunked
+
+
+def _text(raw: bytes) -> str:
+    """A header's bytes as the str aiohttp encodes back to the same bytes."""
+    try:
+        return raw.decode("utf-8")  # aiohttp writes headers as UTF-8
+    except UnicodeDecodeError:  # not UTF-8: the closest HTTP allows
+        return raw.decode("latin-1")
+
+
+def _wire_url(url: httpx.URL) -> URL:
+    """The URL as httpx encoded it, credentials left out.
+
+    httpx has already turned userinfo into an Authorization header; aiohttp
+    would refuse that header beside a URL that still carries credentials.
+    """
+    wire = URL(str(url), encoded=True)
+    if wire.raw_user is not None or wire.raw_password is not None:
+        wire = wire.with_user(None)
+    return wire
+
+
+def _wire_body(request: httpx.Request) -> bytes | AsyncIterable[bytes] | None:
+    """The body already in memory, or the stream to send as it comes."""
+    try:
+        return request.content or None
+    except httpx.RequestNotRead:
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        return request.stream
+
+
+def _client_timeout(timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+    """httpx's timeouts as aiohttp's.
+
+    aiohttp's ``connect`` covers the wait for a free pooled connection and
+    opening one, so it gets httpx's ``pool`` plus ``connect``;
+    ``sock_connect`` is the connect alone; ``sock_read`` is the longest
+    silence between two reads, as httpx's ``read`` is. No total: a stream
+    may rightly last longer than any one timeout.
+    """
+    pool, connect = timeouts.get("pool"), timeouts.get("connect")
+    return aiohttp.ClientTimeout(
+        total=None,
+        connect=None if pool is None or connect is None else pool + connect,
+        sock_connect=connect,
+        sock_read=timeouts.get("read"),
+    )
+
+
+def _connect_timeout(
+    request: httpx.Request, timeouts: Mapping[str, float | None], waited: float
+) -> httpx.TimeoutException:
+    """PoolTimeout when the pool's budget ran out, else ConnectTimeout.
+
+    aiohttp raises one error for both. The connect alone has its own shorter
+    limit (``sock_connect``), so a wait that reached pool plus connect was
+    spent mostly waiting for a free connection.
+    """
+    pool, connect = timeouts.get("pool"), timeouts.get("connect")
+    if pool is not None and connect is not None and waited >= pool + connect:
+        return httpx.PoolTimeout("no connection free in time", request=request)
+    return httpx.ConnectTimeout("connect timed out", request=request)
+
+
+@contextlib.contextmanager
+def _translate_errors(request: httpx.Request, *, reading: bool) -> Iterator[None]:
+    """aiohttp's errors as the httpx errors httpx's own transport raises."""
+    try:
+        yield
+    except aiohttp.ServerTimeoutError as exc:  # no data within sock_read
+        raise httpx.ReadTimeout(str(exc) or "read timed out", request=request) from exc
+    except TimeoutError as exc:  # only under a total timeout, which is never set
+        raise httpx.ReadTimeout("timed out", request=request) from exc
+    except aiohttp.ClientConnectorError as exc:  # refused, DNS, TLS handshake
+        raise httpx.ConnectError(str(exc), request=request) from exc
+    except aiohttp.ServerDisconnectedError as exc:
+        message = "Server disconnected without sending a response."
+        raise httpx.RemoteProtocolError(message, request=request) from exc
+    except aiohttp.ClientPayloadError as exc:  # body cut short, reset, malformed
+        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+    except aiohttp.ClientResponseError as exc:  # a malformed status line, say
+        raise httpx.RemoteProtocolError(str(exc), request=request) from exc
+    except (aiohttp.ClientOSError, ConnectionError) as exc:
+        writing = not reading and isinstance(exc, aiohttp.ClientConnectionResetError)
+        error = httpx.WriteError if writing else httpx.ReadError
+        raise error(str(exc) or type(exc).__name__, request=request) from exc
+    except aiohttp.NonHttpUrlClientError as exc:
+        raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
+    except aiohttp.ClientError as exc:
+        raise httpx.TransportError(str(exc), request=request) from exc
+

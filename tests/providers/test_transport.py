@@ -1,0 +1,668 @@
+"""The aiohttp transport under httpx, against a raw HTTP/1.1 server on loopback.
+
+The server records every request's bytes as they came off the socket and
+answers with bytes each test writes itself, so the tests see exactly what a
+provider would: header order and case, the encoded path, chunk boundaries,
+connections opened, reused and dropped. Where behaviour must match httpx's
+own transport, the same test runs on both (``TransportKind``) and expects
+the same outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import ipaddress
+import socket
+import ssl
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, get_args
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from megarouter.errors import ProviderConnectionError, ProviderTimeout
+from megarouter.providers.http import (
+    TransportKind,
+    new_client,
+    translate_transport_errors,
+)
+from megarouter.providers.spec import ProviderSpec
+from megarouter.providers.transport import AiohttpTransport
+from megarouter.testing.fake_http import free_port
+
+KINDS = get_args(TransportKind)
+WAIT = 5.0  # seconds a test waits for something that should happen at once
+SHORT = 0.2  # seconds: the timeouts that tests run out
+
+
+@dataclass(slots=True)
+class RawRequest:
+    head: bytes  # the request line and headers, through the blank line
+    body: bytes  # as framed on the wire (chunk sizes included)
+    connection: int  # which connection, counted from 1, carried it
+
+    @property
+    def request_line(self) -> bytes:
+        return self.head.split(b"\r\n", 1)[0]
+
+    @property
+    def header_lines(self) -> list[bytes]:
+        return self.head.rstrip(b"\r\n").split(b"\r\n")[1:]
+
+
+Respond = Callable[
+    [RawRequest, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
+]
+
+
+class RawServer:
+    """An HTTP/1.1 server that records raw requests and writes raw answers.
+
+    Attributes:
+        requests: every request, in order of arrival.
+        connections: how many connections were accepted.
+        closed: numbers of the connections the client closed.
+    """
+
+    def __init__(self, respond: Respond, tls: ssl.SSLContext | None = None) -> None:
+        self._respond = respond
+        self._tls = tls
+        self.requests: list[RawRequest] = []
+        self.connections = 0
+        self.closed: list[int] = []
+        self._server: asyncio.Server | None = None
+        self._handlers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", 0, ssl=self._tls
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in self._handlers.values():
+            writer.transport.abort()  # handlers waiting on the client end now
+        if self._handlers:
+            await asyncio.wait(self._handlers, timeout=WAIT)
+
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.connections += 1
+        number = self.connections
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers[task] = writer
+        try:
+            while not writer.is_closing():
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    break  # the client closed the connection
+                request = RawRequest(head, await read_body(reader, head), number)
+                self.requests.append(request)
+                await self._respond(request, reader, writer)
+        finally:
+            self.closed.append(number)
+            writer.close()
+
+
+async def read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
+    """The request body as framed on the wire."""
+    lowered = head.lower()
+    if b"transfer-encoding: chunked" in lowered:
+        raw = b""
+        while True:
+            size_line = await reader.readuntil(b"\r\n")
+            size = int(size_line.strip(), 16)
+            raw += size_line + await reader.readexactly(size + 2)
+            if size == 0:
+                return raw
+    for line in lowered.split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return await reader.readexactly(int(line.split(b":")[1]))
+    return b""
+
+
+def answer(body: bytes, *headers: str, status: str = "200 OK") -> bytes:
+    """A whole response with a Content-Length."""
+    lines = [f"HTTP/1.1 {status}", *headers, f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+END = b"0\r\n\r\n"
+
+
+async def until_client_leaves(reader: asyncio.StreamReader) -> None:
+    """Wait, answering nothing, until the client closes the connection."""
+    with contextlib.suppress(ConnectionResetError):  # a reset is a close too
+        while await reader.read(1024):
+            pass
+
+
+async def answer_ok(
+    request: RawRequest, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    writer.write(answer(b'{"ok": true}', "Content-Type: application/json"))
+    await writer.drain()
+
+
+def client(
+    server_url: str, kind: TransportKind = "aiohttp", **options: Any
+) -> httpx.AsyncClient:
+    spec = ProviderSpec(name="raw", family="raw", base_url=server_url)
+    return new_client(spec, transport_kind=kind, **options)
+
+
+async def eventually(check: Callable[[], bool]) -> bool:
+    """Whether ``check`` comes true within WAIT seconds."""
+    for _ in range(int(WAIT / 0.02)):
+        if check():
+            return True
+        await asyncio.sleep(0.02)
+    return check()
+
+
+# --- what goes on the wire ---------------------------------------------------
+
+
+async def two_parts() -> AsyncIterator[bytes]:
+    yield b"part one, "
+    yield b"part two"
+
+
+SIGV4_HEADERS = {
+    "X-Amz-Date": "20260101T000000Z",
+    "x-amz-content-sha256": "e3b0c44298fc1c149afbf4c8996fb924",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=AKIA/20260101/us-east-1/"
+    "bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc",
+}
+
+REQUESTS: dict[str, Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]] = {
+    "signed JSON to an encoded model path": lambda c: c.post(
+        "/model/anthropic.claude-3%3A0/converse",
+        json={"messages": [{"role": "user", "content": [{"text": "hi"}]}]},
+        headers=SIGV4_HEADERS,
+    ),
+    "raw ':' and '%2F' in path and query": lambda c: c.get(
+        "/model/arn:aws:bedrock:us-east-1::a%2Fb/anthropic.claude-3:0/invoke"
+        "?q=a%20b&r=c%2Fd&s=:"
+    ),
+    "streamed body": lambda c: c.post(
+        "/upload", content=two_parts(), headers={"Content-Type": "text/plain"}
+    ),
+    "repeated and mixed-case headers": lambda c: c.post(
+        "/h",
+        content=b"x",
+        headers=[("X-Dup", "1"), ("x-MIXED-Case", "v"), ("X-Dup", "2")],
+    ),
+    "empty POST": lambda c: c.post("/empty"),
+}
+
+
+@pytest.mark.parametrize("shape", list(REQUESTS))
+async def test_request_bytes_are_those_httpx_own_transport_sends(shape: str) -> None:
+    async with RawServer(answer_ok) as server:
+        for kind in ("httpx", "aiohttp"):
+            async with client(server.url, kind) as http:
+                response = await REQUESTS[shape](http)
+                assert response.json() == {"ok": True}
+
+    theirs, ours = server.requests
+    assert ours.head == theirs.head
+    assert ours.body == theirs.body
+
+
+async def test_signed_request_keeps_path_header_order_and_case() -> None:
+    async with RawServer(answer_ok) as server, client(server.url) as http:
+        await REQUESTS["signed JSON to an encoded model path"](http)
+        await REQUESTS["repeated and mixed-case headers"](http)
+
+    signed, mixed = server.requests
+    assert signed.request_line == (
+        b"POST /model/anthropic.claude-3%3A0/converse HTTP/1.1"
+    )
+    names = [line.split(b":")[0] for line in signed.header_lines]
+    assert names == [
+        b"Host", b"Accept", b"Accept-Encoding", b"Connection", b"user-agent",
+        b"X-Amz-Date", b"x-amz-content-sha256", b"Authorization",
+        b"Content-Length", b"Content-Type",
+    ]  # fmt: skip
+    assert b"user-agent: megarouter" in signed.header_lines
+    custom = [line for line in mixed.header_lines if line.lower().startswith(b"x-")]
+    assert custom == [b"X-Dup: 1", b"x-MIXED-Case: v", b"X-Dup: 2"]
+
+
+async def test_raw_colon_and_encoded_slash_reach_the_server_unchanged() -> None:
+    async with RawServer(answer_ok) as server, client(server.url) as http:
+        await REQUESTS["raw ':' and '%2F' in path and query"](http)
+
+    assert server.requests[0].request_line == (
+        b"GET /model/arn:aws:bedrock:us-east-1::a%2Fb/anthropic.claude-3:0/invoke"
+        b"?q=a%20b&r=c%2Fd&s=: HTTP/1.1"
+    )
+
+
+async def test_streamed_request_body_is_sent_chunked() -> None:
+    async with RawServer(answer_ok) as server, client(server.url) as http:
+        await REQUESTS["streamed body"](http)
+
+    request = server.requests[0]
+    assert request.header_lines[-1] == b"Transfer-Encoding: chunked"
+    assert request.body == chunk(b"part one, ") + chunk(b"part two") + END
+
+
+# --- what comes back -----------------------------------------------------------
+
+
+async def test_gzip_body_reaches_httpx_compressed_and_is_decoded() -> None:
+    text = b"the same words again " * 200
+    packed = gzip.compress(text)
+
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        writer.write(answer(packed, "Content-Encoding: gzip"))
+        await writer.drain()
+
+    async with RawServer(respond) as server, client(server.url) as http:
+        response = await http.get("/")
+
+    assert response.content == text
+    assert response.num_bytes_downloaded == len(packed) < len(text)
+
+
+async def test_sse_event_arrives_before_the_stream_ends() -> None:
+    release = asyncio.Event()
+
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        writer.write(STREAM_HEAD + chunk(b"data: first\n\n"))
+        await writer.drain()
+        await release.wait()  # the rest comes only once the first was seen
+        writer.write(chunk(b"data: second\n\n") + END)
+        await writer.drain()
+
+    async with (
+        RawServer(respond) as server,
+        client(server.url) as http,
+        http.stream("POST", "/stream") as response,
+    ):
+        lines = response.aiter_lines()
+        first = await asyncio.wait_for(anext(lines), WAIT)
+        release.set()
+        rest = [line async for line in lines]
+
+    assert first == "data: first"
+    assert rest == ["", "data: second", ""]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_chunks_written_together_are_handed_on_one_by_one(
+    kind: TransportKind,
+) -> None:
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        writer.write(STREAM_HEAD + chunk(b"event one") + chunk(b"event two") + END)
+        await writer.drain()
+
+    async with (
+        RawServer(respond) as server,
+        client(server.url, kind) as http,
+        http.stream("POST", "/stream") as response,
+    ):
+        pieces = [piece async for piece in response.aiter_raw()]
+
+    assert pieces == [b"event one", b"event two"]
+
+
+# --- connections -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_closing_a_stream_early_drops_its_connection(kind: TransportKind) -> None:
+    left = asyncio.Event()
+
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        if request.request_line.startswith(b"GET"):
+            await answer_ok(request, reader, writer)
+            return
+        writer.write(STREAM_HEAD + chunk(b"data: first\n\n"))
+        await writer.drain()
+        await until_client_leaves(reader)
+        left.set()
+
+    async with RawServer(respond) as server, client(server.url, kind) as http:
+        async with http.stream("POST", "/stream") as response:
+            await anext(response.aiter_raw())
+        await asyncio.wait_for(left.wait(), WAIT)
+        await http.get("/after")
+
+    assert server.closed[0] == 1
+    assert server.requests[-1].connection == 2
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_cancelled_call_drops_its_connection(kind: TransportKind) -> None:
+    left = asyncio.Event()
+
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        await until_client_leaves(reader)  # never answers
+        left.set()
+
+    async with RawServer(respond) as server, client(server.url, kind) as http:
+        call = asyncio.create_task(http.post("/v1/chat", json={}))
+        assert await eventually(lambda: bool(server.requests))
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        await asyncio.wait_for(left.wait(), WAIT)
+
+    assert server.closed[0] == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_fully_read_responses_leave_their_connection_for_the_next(
+    kind: TransportKind,
+) -> None:
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        if request.request_line.startswith(b"POST"):
+            writer.write(STREAM_HEAD + chunk(b"data: x\n\n") + END)
+        else:
+            writer.write(answer(b"{}"))
+        await writer.drain()
+
+    async with RawServer(respond) as server, client(server.url, kind) as http:
+        await http.get("/one")
+        async with http.stream("POST", "/two") as response:
+            await response.aread()
+        await http.get("/three")
+
+    assert [r.connection for r in server.requests] == [1, 1, 1]
+    assert server.connections == 1
+
+
+async def test_idle_connection_is_closed_after_keepalive_expiry() -> None:
+    limits = httpx.Limits(max_connections=10, keepalive_expiry=SHORT)
+
+    async with (
+        RawServer(answer_ok) as server,
+        httpx.AsyncClient(transport=AiohttpTransport(limits=limits)) as http,
+    ):
+        await http.get(server.url)
+        assert await eventually(lambda: server.closed == [1])
+
+
+async def test_no_keepalive_opens_a_connection_per_request() -> None:
+    limits = httpx.Limits(max_connections=10, max_keepalive_connections=0)
+
+    async with (
+        RawServer(answer_ok) as server,
+        httpx.AsyncClient(transport=AiohttpTransport(limits=limits)) as http,
+    ):
+        await http.get(server.url)
+        await http.get(server.url)
+
+    assert [r.connection for r in server.requests] == [1, 2]
+
+
+def test_session_opens_on_the_loop_that_uses_it_and_closes_with_the_client() -> None:
+    http = new_client(ProviderSpec(name="raw", family="raw"))  # no loop runs here
+
+    async def use() -> list[int]:
+        async with RawServer(answer_ok) as server:
+            await http.get(server.url)
+            await http.aclose()
+            await eventually(lambda: bool(server.closed))
+            return server.closed
+
+    assert asyncio.run(use()) == [1]
+
+
+def test_new_client_takes_aiohttp_by_default_and_httpx_on_request() -> None:
+    spec = ProviderSpec(name="raw", family="raw")
+
+    default = new_client(spec)
+    plain = new_client(spec, transport_kind="httpx")
+
+    assert isinstance(default._transport, AiohttpTransport)  # what the kit runs on
+    assert isinstance(plain._transport, httpx.AsyncHTTPTransport)
+    with pytest.raises(ValueError, match="unknown HTTP transport"):
+        new_client(spec, transport_kind="curl")  # type: ignore[arg-type]
+
+
+# --- failures ----------------------------------------------------------------------
+
+
+async def no_answer(request: RawRequest, reader: Any, writer: Any) -> None:
+    await until_client_leaves(reader)
+
+
+async def stall_mid_body(request: RawRequest, reader: Any, writer: Any) -> None:
+    writer.write(STREAM_HEAD + chunk(b"data: first\n\n"))
+    await writer.drain()
+    await until_client_leaves(reader)
+
+
+async def close_before_answering(request: RawRequest, reader: Any, writer: Any) -> None:
+    writer.close()
+
+
+async def cut_chunked_body(request: RawRequest, reader: Any, writer: Any) -> None:
+    writer.write(STREAM_HEAD + chunk(b"data: first\n\n"))
+    await writer.drain()
+    writer.close()
+
+
+async def cut_short_of_length(request: RawRequest, reader: Any, writer: Any) -> None:
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+    await writer.drain()
+    writer.close()
+
+
+async def reset_mid_body(request: RawRequest, reader: Any, writer: Any) -> None:
+    writer.write(STREAM_HEAD + chunk(b"data: first\n\n"))
+    await writer.drain()
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()  # linger 0: the close sends a reset
+
+
+async def garbage_status_line(request: RawRequest, reader: Any, writer: Any) -> None:
+    writer.write(b"HTTZ/1.1 200 OK\r\n\r\n")
+    await writer.drain()
+    writer.close()
+
+
+FAILURES: dict[str, tuple[Respond, type[httpx.TransportError]]] = {
+    "no answer": (no_answer, httpx.ReadTimeout),
+    "stall mid-body": (stall_mid_body, httpx.ReadTimeout),
+    "closed before answering": (close_before_answering, httpx.RemoteProtocolError),
+    "chunked body cut": (cut_chunked_body, httpx.RemoteProtocolError),
+    "body short of its length": (cut_short_of_length, httpx.RemoteProtocolError),
+    "reset mid-body": (reset_mid_body, httpx.ReadError),
+    "garbage status line": (garbage_status_line, httpx.RemoteProtocolError),
+}
+# aiohttp reports a reset mid-body as the body left incomplete, and says
+# nothing more that could tell it from a close; adapters treat both alike.
+AIOHTTP_DIFFERS = {"reset mid-body": httpx.RemoteProtocolError}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("failure", list(FAILURES))
+async def test_server_failure_raises_what_httpx_raises(
+    failure: str, kind: TransportKind
+) -> None:
+    respond, expected = FAILURES[failure]
+    if kind == "aiohttp":
+        expected = AIOHTTP_DIFFERS.get(failure, expected)
+
+    async with RawServer(respond) as server, client(server.url, kind) as http:
+        with pytest.raises(httpx.TransportError) as caught:
+            await http.post("/v1/chat", json={}, timeout=httpx.Timeout(SHORT))
+
+    assert type(caught.value) is expected
+    adapters_raise = (
+        ProviderTimeout if failure in ("no answer", "stall mid-body")
+        else ProviderConnectionError
+    )  # fmt: skip
+    with pytest.raises(adapters_raise), translate_transport_errors("raw"):
+        raise caught.value
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_refused_connection_is_connect_error(kind: TransportKind) -> None:
+    async with client(f"http://127.0.0.1:{free_port()}", kind) as http:
+        with pytest.raises(httpx.TransportError) as caught:
+            await http.post("/v1/chat", json={})
+
+    assert type(caught.value) is httpx.ConnectError
+    with pytest.raises(ProviderConnectionError), translate_transport_errors("raw"):
+        raise caught.value
+
+
+@pytest.fixture
+def unanswering_port() -> Iterator[int]:
+    """A loopback port whose listen queue is full, so connects hang."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = [socket.socket() for _ in range(3)]
+    for filler in fillers:
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+    yield port
+    for sock in (*fillers, listener):
+        sock.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_connect_that_hangs_is_connect_timeout(
+    kind: TransportKind, unanswering_port: int
+) -> None:
+    url = f"http://127.0.0.1:{unanswering_port}"
+
+    async with client(url, kind, connect_timeout=SHORT) as http:
+        with pytest.raises(httpx.TransportError) as caught:
+            await http.post("/v1/chat", json={})
+
+    assert type(caught.value) is httpx.ConnectTimeout
+    with pytest.raises(ProviderTimeout), translate_transport_errors("raw"):
+        raise caught.value
+
+
+async def test_full_pool_is_pool_timeout() -> None:
+    timeout = httpx.Timeout(WAIT, connect=SHORT, pool=SHORT)
+
+    async with (
+        RawServer(stall_mid_body) as server,
+        client(server.url, max_connections=1) as http,
+        http.stream("POST", "/held") as held,  # takes the one connection
+    ):
+        await anext(held.aiter_raw())
+        with pytest.raises(httpx.TransportError) as caught:
+            await http.post("/v1/chat", json={}, timeout=timeout)
+
+    assert type(caught.value) is httpx.PoolTimeout
+    assert server.connections == 1
+
+
+# --- TLS ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, and its key (PEM files)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "megarouter test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def tls_server(tls_certificate: tuple[Path, Path]) -> RawServer:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_certificate)
+    return RawServer(answer_ok, tls=context)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_tls_trusts_the_certificates_httpx_trusts(
+    kind: TransportKind,
+    tls_certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate[0]))  # as httpx reads
+
+    async with tls_server(tls_certificate) as server, client(server.url, kind) as http:
+        response = await http.get("/v1/models")
+
+    assert response.json() == {"ok": True}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_untrusted_tls_certificate_is_connect_error(
+    kind: TransportKind,
+    tls_certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+
+    async with tls_server(tls_certificate) as server, client(server.url, kind) as http:
+        with pytest.raises(httpx.TransportError) as caught:
+            await http.get("/v1/models")
+
+    assert type(caught.value) is httpx.ConnectError
+    assert server.requests == []

@@ -45,6 +45,7 @@ from megarouter.routing.learned import (
     ReloadingArtifact,
 )
 from megarouter.routing.policies import RoutingPolicies
+from megarouter.routing.prompt_samples import PromptSampler
 from megarouter.routing.router import PriorQuality, QualityModel, Router
 from megarouter.routing.tasks import load_default_task_classifier
 from megarouter.services.admin import Tenancy
@@ -79,6 +80,48 @@ class Components:
     artifact: ReloadingArtifact | None
     bootstrap: BootstrapResult | None
     governance: Governance
+    prompts: PromptSampler
+
+
+async def prepare_storage(
+    settings: Settings,
+) -> tuple[Database, bytes, BootstrapResult | None]:
+    """Open the database, migrate it when allowed, and bootstrap it.
+
+    Safe to run from several processes at once, and again on a prepared
+    database (it then changes nothing). ``megarouter serve --workers`` runs
+    it once before starting its workers, so the admin key is created and
+    shown once.
+
+    Returns:
+        The open database, the server secret, and what bootstrap created
+        (None when the database already had an org).
+
+    Raises:
+        ConfigurationError: settings or the database are unusable.
+    """
+    database = Database(
+        settings.effective_database_url,
+        sqlite_synchronous=settings.sqlite_synchronous,
+    )
+    try:
+        if settings.should_auto_migrate:
+            await migrations.upgrade_async(database.url)
+        await migrations.require_current(database)
+        secret = server_secret(settings)
+        await prepare(database)
+        bootstrap_key = (
+            settings.bootstrap_key.get_secret_value()
+            if settings.bootstrap_key
+            else None
+        )
+        created = await bootstrap(
+            database, KeyHasher(secret), settings.bootstrap_org, bootstrap_key
+        )
+    except BaseException:
+        await database.dispose()
+        raise
+    return database, secret, created
 
 
 async def build(
@@ -94,21 +137,8 @@ async def build(
     Raises:
         ConfigurationError: settings or the database are unusable.
     """
-    database = Database(
-        settings.effective_database_url,
-        sqlite_synchronous=settings.sqlite_synchronous,
-    )
-    if settings.should_auto_migrate:
-        await migrations.upgrade_async(database.url)
-    await migrations.require_current(database)
-
-    secret = server_secret(settings)
+    database, secret, created = await prepare_storage(settings)
     hasher = KeyHasher(secret)
-    await prepare(database)
-    bootstrap_key = (
-        settings.bootstrap_key.get_secret_value() if settings.bootstrap_key else None
-    )
-    created = await bootstrap(database, hasher, settings.bootstrap_org, bootstrap_key)
 
     enforcer = PolicyEnforcer(database)
     authenticator = Authenticator(database, hasher, settings.auth_cache_ttl)
@@ -171,8 +201,15 @@ async def build(
     ratelimits = RateLimitStore(database, audit=trail)
     governor = Governor(budgets, rate_limit_gate(settings, database, ratelimits))
     routes = RouteResolver(router, OrgCatalogs(providers), health, policies, governor)
+    prompts = PromptSampler(
+        database,
+        settings.outcome_prompt_sample_rate,
+        settings.outcome_prompt_max_chars,
+        settings.outcome_prompt_retention_days,
+    )
+    prompts.start()
     engine = CompletionEngine(
-        routes, adapters, health, ledger, TokenCounter(), governor
+        routes, adapters, health, ledger, TokenCounter(), governor, prompts
     )
     governance = Governance(
         budgets=BudgetAdmin(database, budgets.forget, audit=trail),
@@ -200,6 +237,7 @@ async def build(
         artifact=artifact,
         bootstrap=created,
         governance=governance,
+        prompts=prompts,
     )
 
 
@@ -221,6 +259,7 @@ async def close(components: Components) -> None:
     await components.ledger.stop()
     await components.budgets.stop()  # hands unused budget slices back
     await components.feedback.stop()
+    await components.prompts.stop()
     if components.artifact is not None:
         await components.artifact.stop()
     await components.adapters.aclose()

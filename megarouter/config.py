@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         None,
         description="Apply migrations on start; default: only for embedded SQLite.",
     )
+    workers: int = Field(
+        1,
+        ge=0,
+        le=64,
+        description="Server processes sharing the gRPC port (SO_REUSEPORT), "
+        "each with its own event loop; 0: one per CPU. Workers share budgets, "
+        "rate limits and keys through the database (and Redis) as replicas do.",
+    )
     grace_period: float = Field(
         10.0, ge=0, description="Seconds in-flight calls get to finish on shutdown."
     )
@@ -107,6 +115,27 @@ class Settings(BaseSettings):
     )
     feedback_refresh_interval: float = Field(
         10.0, gt=0, description="Seconds between re-reads of callers' scores."
+    )
+    outcome_prompt_sample_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of successful completions whose prompt text (the "
+        "system text and last user turn the router reads) is stored for "
+        "`megarouter router fit --from-store`; 0 stores no prompt at all.",
+    )
+    outcome_prompt_max_chars: int = Field(
+        4000,
+        ge=1,
+        le=100_000,
+        description="Longest stored prompt sample; a longer prompt keeps its "
+        "last characters, which hold the question the router reads.",
+    )
+    outcome_prompt_retention_days: int = Field(
+        30,
+        ge=0,
+        description="Days a stored prompt sample is kept before the server "
+        "deletes it; 0 keeps samples until `megarouter db prune-prompts`.",
     )
     redis_url: str = Field(
         "",
@@ -182,6 +211,10 @@ class Settings(BaseSettings):
         if self.auto_migrate is not None:
             return self.auto_migrate
         return self.is_embedded_database
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
     @property
     def plugin_allow_list(self) -> list[str]:

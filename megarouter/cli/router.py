@@ -1,10 +1,15 @@
-"""``megarouter router ...``: fit and evaluate the learned router offline."""
+"""``megarouter router ...``: fit and evaluate the learned router offline.
+
+``fit --from-store`` learns from production feedback instead of a CSV; see
+:mod:`megarouter.cli.router_store`.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +24,8 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
+from megarouter.cli.router_store import BaseData, StoreFilter, fit_from_store
+from megarouter.cli.router_store import database_url as store_database_url
 from megarouter.errors import MegaRouterError
 from megarouter.routing.bundle import (
     RouterBundle,
@@ -36,6 +43,7 @@ from megarouter.routing.crossval import (
 from megarouter.routing.evaluation import RouterReport, report_to_dict
 from megarouter.routing.explain import explain
 from megarouter.routing.outcomes import OutcomeData, load_outcomes
+from megarouter.routing.production import DEFAULT_MIN_ROWS
 from megarouter.routing.quality import QualityFitParams, fit_quality
 from megarouter.routing.reference import fit_reference
 from megarouter.routing.tasks import (
@@ -107,16 +115,69 @@ def _cross_validate(
 
 @app.command()
 def fit(
-    data: Path = typer.Argument(..., help="Outcome CSV (RouterBench format)."),
+    data: Path | None = typer.Argument(
+        None, help="Outcome CSV (RouterBench format); not with --from-store."
+    ),
     output: Path = typer.Option(..., "-o", "--output", help="Artifact directory."),
     cv: bool = typer.Option(False, "--cv", help="Also cross-validate; figures go in."),
     folds: int = typer.Option(5, "--folds", min=2),
     sample: int | None = typer.Option(
-        None, "--sample", help="Use N rows spread evenly through DATA."
+        None, "--sample", help="Use N rows spread evenly through the CSV."
     ),
     max_iter: int | None = typer.Option(None, "--max-iter", help="Optimiser steps."),
+    from_store: bool = typer.Option(
+        False,
+        "--from-store",
+        help="Learn from production: sampled prompts with their callers' scores.",
+    ),
+    base: Path | None = typer.Option(
+        None, "--base", help="With --from-store: also fit on this outcome CSV."
+    ),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Database URL (env MEGAROUTER_DATABASE_URL)."
+    ),
+    config: Path | None = typer.Option(None, "--config", help="A TOML settings file."),
+    org: str | None = typer.Option(None, "--org", help="Only this org's feedback."),
+    since: datetime | None = typer.Option(
+        None,
+        "--since",
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"],
+        help="Only calls from this UTC date or time on.",
+    ),
+    min_rows: int = typer.Option(
+        DEFAULT_MIN_ROWS,
+        "--min-rows",
+        min=1,
+        help="Scored prompts a new model needs for weights of its own.",
+    ),
 ) -> None:
-    """Fit the quality predictor on DATA and write an artifact."""
+    """Fit the quality predictor on DATA, or on production, into an artifact."""
+    if from_store:
+        if data is not None:
+            raise typer.BadParameter(
+                "with --from-store, give the CSV as --base", param_hint="DATA"
+            )
+        if cv:
+            raise typer.BadParameter(
+                "cross-validate a CSV instead: production rows score one model "
+                "each, and the figures compare every model on every prompt",
+                param_hint="--cv",
+            )
+        fit_from_store(
+            output,
+            store_database_url(database_url, config),
+            StoreFilter(org, since.replace(tzinfo=UTC) if since else None),
+            BaseData(_load(base, sample), base.name) if base else None,
+            _params(max_iter),
+            min_rows,
+            _progress,
+        )
+        return
+    if data is None:
+        raise typer.BadParameter("give an outcome CSV, or --from-store")
+    if base is not None:
+        raise typer.BadParameter("--base goes with --from-store", param_hint="--base")
+
     outcomes = _load(data, sample)
     params = _params(max_iter)
     notes: dict[str, object] = {"rows": len(outcomes), "source_file": data.name}

@@ -56,6 +56,7 @@ from megarouter.providers.types import (
     EmbeddingResponse,
 )
 from megarouter.routing.decision import Candidate, RouteDecision
+from megarouter.routing.prompt_samples import PromptSampler
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class CompletionEngine:
         ledger: where usage records become durable.
         tokens: counts tokens locally.
         governor: budgets and rate limits; none when None.
+        prompts: keeps an opt-in sample of prompts; none when None.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class CompletionEngine:
         ledger: UsageLedger,
         tokens: TokenCounter,
         governor: Governor | None = None,
+        prompts: PromptSampler | None = None,
     ) -> None:
         self._routes = routes
         self._governor = governor or Governor(None, None)
@@ -97,6 +100,7 @@ class CompletionEngine:
         self._health = health
         self._ledger = ledger
         self._tokens = tokens
+        self._prompts = prompts
         self._in_flight: dict[tuple[str, str], asyncio.Future[str]] = {}
 
     # --- deciding without calling -----------------------------------------
@@ -168,6 +172,8 @@ class CompletionEngine:
         if request.client_request_id:
             record.response = result.to_json()
         await self._ledger.record(record)
+        if self._prompts is not None:
+            self._prompts.offer(record, request)
         await self._settle(admission, record)
         return result
 
@@ -275,6 +281,8 @@ class CompletionEngine:
         if request.client_request_id:
             record.response = result.to_json()
         await self._ledger.record(record)
+        if self._prompts is not None:
+            self._prompts.offer(record, request)
         await self._settle(admission, record)
         yield StreamPiece(summary=result)
 

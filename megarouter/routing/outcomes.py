@@ -76,6 +76,35 @@ class OutcomeData:
         )
 
 
+def merge_outcomes(first: OutcomeData, second: OutcomeData) -> OutcomeData:
+    """Both data sets' rows, over the union of their models.
+
+    A model one data set lacks has no score (NaN) on that set's rows; the
+    fitter masks missing scores, so each row teaches only what it observed.
+    The digest covers both sources.
+    """
+    models = list(first.models) + [m for m in second.models if m not in first.models]
+
+    def widen(values: NDArray[np.float64], own: list[str]) -> NDArray[np.float64]:
+        out = np.full((values.shape[0], len(models)), np.nan)
+        out[:, [models.index(m) for m in own]] = values
+        return out
+
+    digest = hashlib.sha256(f"{first.sha256}+{second.sha256}".encode()).hexdigest()
+    return OutcomeData(
+        prompts=[*first.prompts, *second.prompts],
+        sources=np.concatenate([first.sources, second.sources]).astype(np.str_),
+        models=models,
+        scores=np.vstack(
+            [widen(first.scores, first.models), widen(second.scores, second.models)]
+        ),
+        costs=np.vstack(
+            [widen(first.costs, first.models), widen(second.costs, second.models)]
+        ),
+        sha256=digest,
+    )
+
+
 def decode_prompt(raw: str) -> str:
     """A prompt cell as plain text, unpacking a list-of-strings literal."""
     stripped = raw.strip()

@@ -30,6 +30,8 @@ class UsageRow(SQLModel, table=True):
         Index("ix_usage_org_team_created", "org_id", "team_id", "created_at"),
         Index("ix_usage_org_model", "org_id", "model"),
         Index("ix_usage_org_scenario", "org_id", "scenario"),
+        # Feedback and outcome joins find a call by its request id.
+        Index("ix_usage_org_request", "org_id", "request_id"),
     )
 
     id: str = Field(primary_key=True, max_length=64)

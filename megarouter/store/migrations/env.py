@@ -13,6 +13,7 @@ import megarouter.store.audit_tables
 import megarouter.store.budget_tables
 import megarouter.store.feedback_tables
 import megarouter.store.policy_tables
+import megarouter.store.prompt_sample_tables
 import megarouter.store.provider_tables
 import megarouter.store.ratelimit_config_tables
 import megarouter.store.ratelimit_tables

@@ -59,12 +59,21 @@ from bench import machine
 from megarouter.providers.http import TransportKind, new_client
 from megarouter.providers.spec import ProviderSpec
 
-CHAT_BODY = json.dumps({
-    "id": "chatcmpl-bench", "object": "chat.completion", "model": "bench",
-    "choices": [{"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": "Hello there."}}],
-    "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
-}).encode()
+CHAT_BODY = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "model": "bench",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Hello there."},
+            }
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15},
+    }
+).encode()
 STREAM_EVENTS = 20
 REQUEST = {"model": "bench", "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -219,9 +228,7 @@ async def run(base_url: str, requests: int, rounds: int) -> None:
         for client_class in CLIENTS:
             client = client_class(base_url)
             try:
-                runs.setdefault(client.name, []).append(
-                    await measure(client, requests)
-                )
+                runs.setdefault(client.name, []).append(await measure(client, requests))
             finally:
                 await client.aclose()
 

@@ -269,4 +269,3 @@ def _translate_errors(request: httpx.Request, *, reading: bool) -> Iterator[None
         raise httpx.UnsupportedProtocol(str(exc), request=request) from exc
     except aiohttp.ClientError as exc:
         raise httpx.TransportError(str(exc), request=request) from exc
-

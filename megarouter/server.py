@@ -63,7 +63,10 @@ class Runtime:
 
 
 async def start(
-    settings: Settings, plugins: Mapping[str, object] | None = None
+    settings: Settings,
+    plugins: Mapping[str, object] | None = None,
+    *,
+    reuse_port: bool = False,
 ) -> Runtime:
     """Prepare storage and start serving; returns once the port is open.
 
@@ -71,6 +74,8 @@ async def start(
         settings: the process's settings.
         plugins: extra plugin objects to register by name (see
             :func:`megarouter.components.build`).
+        reuse_port: bind with SO_REUSEPORT, sharing the port with the other
+            workers of ``megarouter serve --workers`` (:mod:`megarouter.workers`).
 
     Raises:
         ConfigurationError: settings, the database or the port are unusable.
@@ -78,7 +83,7 @@ async def start(
     parts = await components.build(settings, plugins)
     server = aio.server(
         interceptors=[RequestInterceptor(parts.authenticator, parts.enforcer)],
-        options=_channel_options(settings),
+        options=_channel_options(settings, reuse_port),
     )
     admin_service_pb2_grpc.add_AdminServiceServicer_to_server(
         AdminServicer(parts.tenancy, parts.providers, parts.policies, parts.governance),
@@ -123,9 +128,11 @@ async def serve(
     settings: Settings,
     announce: Callable[[Runtime], None] | None = None,
     plugins: Mapping[str, object] | None = None,
+    *,
+    reuse_port: bool = False,
 ) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
-    runtime = await start(settings, plugins)
+    runtime = await start(settings, plugins, reuse_port=reuse_port)
     if announce is not None:
         announce(runtime)
     stopping = asyncio.Event()
@@ -138,7 +145,7 @@ async def serve(
         await stop(runtime)
 
 
-def _channel_options(settings: Settings) -> list[tuple[str, int]]:
+def _channel_options(settings: Settings, reuse_port: bool) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -146,7 +153,9 @@ def _channel_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_timeout_ms", settings.keepalive_timeout_ms),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.keepalive_permit_without_calls", 1),
-        ("grpc.so_reuseport", 0),
+        # Off unless asked: a second server started by mistake on a taken
+        # port must fail to bind, not silently share the traffic.
+        ("grpc.so_reuseport", int(reuse_port)),
     ]
 
 
@@ -188,7 +197,11 @@ def _safe_url(url: str) -> str:
 
 def print_bootstrap(runtime: Runtime) -> None:
     """Show the bootstrap admin key, once, on the terminal (never in logs)."""
-    created = runtime.bootstrap
+    print_created(runtime.bootstrap)
+
+
+def print_created(created: BootstrapResult | None) -> None:
+    """Show a newly created admin key on the terminal (never in logs)."""
     if created is None or not created.secret:
         return
     print(

@@ -96,7 +96,7 @@ class Systems:
 
 @contextlib.contextmanager
 def running_systems(
-    directory: Path, with_litellm: bool, litellm_workers: int
+    directory: Path, with_litellm: bool, litellm_workers: int, megarouter_workers: int
 ) -> Iterator[Systems]:
     """Start the upstream, the echo floor and the gateways; stop them all after."""
     servers: dict[str, ServerProcess] = {}
@@ -108,8 +108,12 @@ def running_systems(
         servers[ECHO] = python_server(
             "echo", "echo", free_port(), directory / "echo.log"
         )
-        print("starting megarouter ...", flush=True)
-        servers[MEGAROUTER], key = start_megarouter(directory, upstream.port)
+        print(f"starting megarouter with {megarouter_workers} workers ...", flush=True)
+        servers[MEGAROUTER], key = start_megarouter(
+            directory,
+            upstream.port,
+            extra_env={"MEGAROUTER_WORKERS": str(megarouter_workers)},
+        )
         targets = {
             DIRECT: Target(
                 DIRECT,
@@ -324,14 +328,22 @@ def _check(value: float | None, limit: float) -> str:
     return f"{verdict(value <= limit)} ({value:.2f} ms)"
 
 
-def run_profile(load: LoadGenerator, systems: Systems, seconds: float) -> None:
-    """py-spy the MegaRouter process under load at 16 callers; print the top costs."""
+def run_profile(
+    load: LoadGenerator, systems: Systems, seconds: float, callers: int
+) -> None:
+    """py-spy the MegaRouter process under load; print the top costs.
+
+    With several workers, py-spy follows the supervisor's process only:
+    profile with ``--megarouter-workers 1``.
+    """
     server = systems.servers[MEGAROUTER]
     raw = Path(tempfile.gettempdir()) / "megarouter-profile.txt"
     print(f"\nprofiling megarouter (pid {server.pid}) for {seconds:.0f}s ...")
     spy = profile.record(server.pid, seconds, raw)
     time.sleep(1.0)
-    outcome = load.run(systems.targets[MEGAROUTER], Plan(16, seconds=seconds - 2), 1)
+    outcome = load.run(
+        systems.targets[MEGAROUTER], Plan(callers, seconds=seconds - 2), 1
+    )
     spy.wait()
     found = profile.summarize(raw)
     total = found.loop_samples + found.other_samples
@@ -357,6 +369,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=0, help="override the rounds")
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--litellm-workers", type=int, default=2)
+    parser.add_argument(
+        "--megarouter-workers",
+        type=int,
+        default=2,
+        help="megarouter serve --workers (processes sharing the port)",
+    )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument(
         "--profile",
@@ -364,6 +382,12 @@ def main() -> None:
         default=0.0,
         metavar="SECONDS",
         help="then py-spy MegaRouter under load for SECONDS",
+    )
+    parser.add_argument(
+        "--profile-callers",
+        type=int,
+        default=16,
+        help="concurrent callers while profiling",
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
@@ -389,7 +413,10 @@ def main() -> None:
         load = LoadGenerator(max(2, settings.client_processes))
         try:
             with running_systems(
-                directory, not args.no_litellm, args.litellm_workers
+                directory,
+                not args.no_litellm,
+                args.litellm_workers,
+                args.megarouter_workers,
             ) as systems:
                 for target in systems.targets.values():
                     wait_answering(load, target)
@@ -401,7 +428,7 @@ def main() -> None:
                     measures.add(name, "peak_rss_mib", server.peak_rss_bytes() / 2**20)
                 records = usage_records(systems.megarouter_db)
                 if args.profile:
-                    run_profile(load, systems, args.profile)
+                    run_profile(load, systems, args.profile, args.profile_callers)
         finally:
             load.close()
 

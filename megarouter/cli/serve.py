@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from megarouter import workers as workers_module
 from megarouter.config import load_settings
 from megarouter.errors import ConfigurationError
 from megarouter.server import print_bootstrap
@@ -24,16 +25,32 @@ def serve(
     config: Path | None = typer.Option(
         None, "--config", help="A TOML settings file [env MEGAROUTER_CONFIG]."
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Server processes sharing the port; 0: one per CPU "
+        "[env MEGAROUTER_WORKERS].",
+    ),
+    worker: bool = typer.Option(
+        False, "--worker", hidden=True, help="Run as one worker of --workers."
+    ),
 ) -> None:
     """Run the MegaRouter gRPC server until SIGTERM or SIGINT."""
     try:
-        settings = load_settings(config, listen=listen, database_url=database_url)
+        settings = load_settings(
+            config, listen=listen, database_url=database_url, workers=workers
+        )
     except ConfigurationError as exc:
         typer.echo(f"megarouter: {exc}", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level)
     try:
-        asyncio.run(run_server(settings, announce=print_bootstrap))
+        if worker:
+            asyncio.run(run_server(settings, reuse_port=True))
+        elif settings.worker_count > 1:
+            raise typer.Exit(workers_module.run(settings))
+        else:
+            asyncio.run(run_server(settings, announce=print_bootstrap))
     except ConfigurationError as exc:
         typer.echo(f"megarouter: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -10,8 +10,12 @@ Two kinds of client speak to the targets:
 
 - HTTP: an aiohttp session (one keep-alive connection per caller) posting an
   OpenAI chat completion request, for the upstream itself and for LiteLLM;
-- gRPC: a grpc.aio channel calling ``CompletionService.Complete`` with an API
-  key in the metadata, for MegaRouter and for the bare gRPC echo server.
+- gRPC: grpc.aio channels calling ``CompletionService.Complete`` with an API
+  key in the metadata, for MegaRouter and for the bare gRPC echo server. A
+  worker with several callers opens up to ``GRPC_CHANNELS`` channels, each its
+  own HTTP/2 connection, and spreads its calls over them, as several client
+  instances would: gRPC multiplexes a channel's calls on one connection, and
+  a server with several worker processes balances connections, not calls.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 PROMPT = "Say hello."
+GRPC_CHANNELS = 4
 WARMUP_CALLS = 20
 
 
@@ -203,20 +208,32 @@ class _http_client:
 
 
 class _grpc_client:
-    """A grpc.aio channel calling CompletionService.Complete."""
+    """grpc.aio channels calling CompletionService.Complete, in turn."""
 
     def __init__(self, target: Target, concurrency: int) -> None:
         self._target = target
+        self._count = max(1, min(concurrency, GRPC_CHANNELS))
 
     async def __aenter__(self) -> Call:
+        import itertools
+
         from grpc import aio
 
         from megarouter.v1 import chat_pb2 as chat
         from megarouter.v1 import completion_service_pb2 as api
         from megarouter.v1 import completion_service_pb2_grpc as api_grpc
 
-        self._channel = aio.insecure_channel(self._target.address)
-        stub = api_grpc.CompletionServiceStub(self._channel)
+        # A local subchannel pool: otherwise channels to the same address
+        # share one connection.
+        options = [("grpc.use_local_subchannel_pool", 1)]
+        self._channels = [
+            aio.insecure_channel(self._target.address, options=options)
+            for _ in range(self._count)
+        ]
+        stubs = itertools.cycle(
+            api_grpc.CompletionServiceStub(channel).Complete
+            for channel in self._channels
+        )
         request = api.CompleteRequest(
             model=self._target.model,
             messages=[
@@ -226,12 +243,12 @@ class _grpc_client:
             ],
         )
         metadata = (("authorization", f"Bearer {self._target.api_key}"),)
-        complete = stub.Complete
 
         async def call() -> None:
-            await complete(request, metadata=metadata, timeout=30)
+            await next(stubs)(request, metadata=metadata, timeout=30)
 
         return call
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._channel.close(None)
+        for channel in self._channels:
+            await channel.close(None)

@@ -65,7 +65,10 @@ async def wait_serving(target: str, limit: float = 30) -> None:
 
 
 @asynccontextmanager
-async def server_process(env: dict[str, str]) -> AsyncIterator[ServerProcess]:
+async def server_process(
+    env: dict[str, str], *args: str
+) -> AsyncIterator[ServerProcess]:
+    """``megarouter serve ARGS`` on a free port, terminated when done."""
     port = free_port()
     full_env = {**os.environ, **env, "MEGAROUTER_LISTEN": f"127.0.0.1:{port}"}
     process = await asyncio.create_subprocess_exec(
@@ -73,6 +76,7 @@ async def server_process(env: dict[str, str]) -> AsyncIterator[ServerProcess]:
         "-m",
         "megarouter",
         "serve",
+        *args,
         env=full_env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

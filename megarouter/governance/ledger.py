@@ -127,6 +127,9 @@ class LedgerStats:
 
 _Pending = tuple[dict[str, Any], asyncio.Future[None]]
 
+# The largest SQLite batch committed on the event loop (see _insert_all).
+INLINE_MAX_BATCH = 4
+
 
 class UsageLedger:
     """Appends usage records with group commit.
@@ -329,6 +332,14 @@ class UsageLedger:
             def insert(connection: Connection) -> set[str]:
                 return {row[0] for row in connection.execute(statement, values)}
 
+            # A small batch commits on the loop when the file is free, which
+            # saves the two thread hand-offs that would cost more than the
+            # write; a large one (high load) goes to the writer thread, where
+            # it leaves the loop serving calls.
+            if len(values) <= INLINE_MAX_BATCH:
+                done, written = self._sqlite.try_inline(insert)
+                if done and written is not None:
+                    return written
             return await self._sqlite.run(insert)
         connection: AsyncConnection
         async with self._database.engine.begin() as connection:

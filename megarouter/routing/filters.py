@@ -6,7 +6,8 @@ healthy. For ``auto`` over thousands of models, every one of these but the
 context check depends only on things that change rarely: the catalog, the
 request's mode and capabilities, the policy's allowed models and the models
 health holds back. :class:`FilterMemo` filters once per such combination and
-hands the same read-only result to every later decision. A catalog rebuilt
+hands the same read-only result to every later decision (a named model is
+part of the key: the same holds for the rows a name resolves to). A catalog rebuilt
 after a price, credential or setting change is a new object with an empty
 memo; a changed policy or health state is a new key.
 
@@ -44,7 +45,7 @@ _Array = TypeVar("_Array", bound=NDArray[Any])
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 _Check = tuple[DropReason, NDArray[np.bool_], str]
-_Key = tuple[ModelMode, int, tuple[str, ...], tuple[int, ...]]
+_Key = tuple[str, ModelMode, int, tuple[str, ...], tuple[int, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,12 @@ class Filtered:
 
 
 class FilterMemo:
-    """Filters requests, remembering the results for ``auto`` per catalog."""
+    """Filters requests, remembering the results per catalog.
+
+    Requests for ``auto`` and requests naming a model are remembered alike:
+    a name resolves to a handful of rows, but resolving and filtering them
+    afresh still costs more than the rest of a named call's decision.
+    """
 
     def __init__(self) -> None:
         self._results: weakref.WeakKeyDictionary[
@@ -98,12 +104,14 @@ class FilterMemo:
         """
         needs = request.requirements
         tokens = needs.input_tokens + (needs.max_output_tokens or 0)
-        if request.model != AUTO:
-            # A name resolves to a handful of rows: filtering them is cheap.
-            return filter_rows(request, catalog, unhealthy, tokens)
-
         allowed = request.policy.allowed_models
-        key = (needs.mode, catalog.wanted_caps(needs), allowed, unhealthy)
+        key = (
+            request.model,
+            needs.mode,
+            catalog.wanted_caps(needs),
+            allowed,
+            unhealthy,
+        )
         results = self._results.get(catalog)
         if results is None:
             results = self._results[catalog] = {}

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import sparse
 from scipy.optimize import minimize
-from scipy.special import log_softmax, softmax
+from scipy.special import log_softmax
 
 from megarouter.routing.artifacts import load_artifact, save_artifact
 from megarouter.routing.features import SHAPE_NAMES, featurise, normalise_prompt
@@ -173,7 +173,10 @@ class TaskClassifier:
     def probabilities(self, prompt: str) -> NDArray[np.float64]:
         """The fitted model's probability of each of :attr:`classes`."""
         columns, values = _row(prompt, self.n_buckets)
-        return np.asarray(softmax(values @ self.weights[columns] + self.bias))
+        logits = values @ self.weights[columns] + self.bias
+        # numpy's own softmax: scipy's costs three times as much for 5 classes.
+        exp = np.exp(logits - logits.max())
+        return np.asarray(exp / exp.sum())
 
     def save(self, directory: Path) -> None:
         """Write the classifier as an artifact into ``directory``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from megarouter.catalog.prices import PriceTable
-from megarouter.errors import ProviderRateLimited, ProviderServerError
+from megarouter.errors import NotFound, ProviderRateLimited, ProviderServerError
 from megarouter.providers.health import HealthBoard
 from megarouter.providers.spec import (
     Capabilities,
@@ -82,9 +82,10 @@ def ask(
     input_tokens: int = 100,
     max_output_tokens: int | None = None,
     allowed: tuple[str, ...] = (),
+    model: str = "auto",
 ) -> RouteRequest:
     return RouteRequest(
-        "auto",
+        model,
         Requirements(input_tokens=input_tokens, max_output_tokens=max_output_tokens),
         task_type="chat",
         policy=RoutingPolicy(allowed_models=allowed),
@@ -195,6 +196,32 @@ def test_remembered_filters_match_a_fresh_filter_for_any_size(
         (g.reason, g.expand()) for g in fresh.dropped
     ]
     assert reused.considered == fresh.considered
+
+
+@pytest.mark.parametrize("model", ["small", "alpha/big", "unsized"])
+@pytest.mark.parametrize("input_tokens", [100, 7_000, 20_000, 300_000])
+def test_remembered_named_model_filters_match_a_fresh_filter(
+    model: str, input_tokens: int
+) -> None:
+    memo, routes = FilterMemo(), catalog()
+    memo.filter(ask(model=model), routes, ())
+    memo.filter(ask(model="auto"), routes, ())  # another key, same catalog
+    request = ask(input_tokens, model=model)
+
+    reused = memo.filter(request, routes, ())
+    fresh = filter_rows(request, routes, (), input_tokens)
+
+    assert reused.rows.tolist() == fresh.rows.tolist()
+    assert [(g.reason, g.expand()) for g in reused.dropped] == [
+        (g.reason, g.expand()) for g in fresh.dropped
+    ]
+
+
+def test_unknown_model_name_is_not_found_every_time() -> None:
+    memo, routes = FilterMemo(), catalog()
+    for _ in range(2):
+        with pytest.raises(NotFound):
+            memo.filter(ask(model="no-such-model"), routes, ())
 
 
 def test_context_too_short_is_not_hidden_by_an_earlier_small_request() -> None:

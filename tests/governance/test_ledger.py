@@ -408,3 +408,73 @@ async def test_killed_writer_loses_no_acknowledged_record(
     assert writer.returncode == -signal.SIGKILL
     assert len(acknowledged) >= 500
     assert [i for i in acknowledged if i not in stored] == []
+
+
+# --- SQLite: commits on the loop, and when they must not happen ----------------
+
+
+def sqlite_file(url: str) -> str:
+    return url.split("///", 1)[1]
+
+
+async def test_sqlite_small_batch_commits_without_the_writer_thread(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'inline.db'}"
+    await upgrade_async(url)
+    database = Database(url)
+    try:
+        async with UsageLedger(database) as ledger:
+            record = usage()
+            await ledger.record(record)
+            writer = ledger._sqlite
+            assert writer is not None
+            # The writer thread was never started: the commit ran here.
+            assert writer._executor._threads == set()
+        assert await stored_ids(url) == [record.id]
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_held_write_lock_sends_the_batch_to_the_writer_thread(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'locked.db'}"
+    await upgrade_async(url)
+    other = sqlite3.connect(sqlite_file(url), isolation_level=None)
+    database = Database(url)
+    try:
+        async with UsageLedger(database) as ledger:
+            other.execute("BEGIN IMMEDIATE")  # another process is writing
+            record = usage()
+            pending = asyncio.create_task(ledger.record(record))
+            ticks = 0
+            while ticks < 20:  # the loop keeps running while the batch waits
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert not pending.done()
+            other.execute("COMMIT")
+            await asyncio.wait_for(pending, 30)
+            writer = ledger._sqlite
+            assert writer is not None and writer._executor._threads
+        assert await stored_ids(url) == [record.id]
+    finally:
+        other.close()
+        await database.dispose()
+
+
+async def test_sqlite_full_durability_never_commits_on_the_loop(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'full.db'}"
+    await upgrade_async(url)
+    database = Database(url, sqlite_synchronous="FULL")
+    try:
+        async with UsageLedger(database) as ledger:
+            await ledger.record(usage())
+            writer = ledger._sqlite
+            assert writer is not None and writer._executor._threads
+    finally:
+        await database.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -130,8 +131,15 @@ async def serve(
     plugins: Mapping[str, object] | None = None,
     *,
     reuse_port: bool = False,
+    parent_pid: int | None = None,
 ) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    """Run until SIGTERM or SIGINT, then shut down gracefully.
+
+    Args:
+        parent_pid: a supervisor's pid (``serve --workers``); the server
+            also shuts down when that process is gone, so a supervisor
+            killed with SIGKILL leaves no worker behind.
+    """
     runtime = await start(settings, plugins, reuse_port=reuse_port)
     if announce is not None:
         announce(runtime)
@@ -139,10 +147,24 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
+    watch = None
+    if parent_pid is not None:
+        watch = asyncio.create_task(_watch_parent(parent_pid, stopping))
     try:
         await stopping.wait()
     finally:
+        if watch is not None:
+            watch.cancel()
         await stop(runtime)
+
+
+async def _watch_parent(parent_pid: int, stopping: asyncio.Event) -> None:
+    """Set ``stopping`` once this process's parent is no longer ``parent_pid``."""
+    # Nothing signals a parent's death to a child on every platform: poll.
+    while os.getppid() == parent_pid:  # noqa: ASYNC110
+        await asyncio.sleep(1.0)
+    logger.warning("the supervisor (pid %d) is gone; stopping", parent_pid)
+    stopping.set()
 
 
 def _channel_options(settings: Settings, reuse_port: bool) -> list[tuple[str, int]]:

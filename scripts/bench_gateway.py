@@ -233,7 +233,9 @@ def measure_saturation(
                     flat += 1
                 if outcome.throughput > best:
                     best, best_level = outcome.throughput, level
-                    best_cpu = cpu / max(outcome.calls, 1) * 1e6
+                    # The server also served the warm-up calls in this window.
+                    served = outcome.calls + outcome.errors + outcome.warmup_calls
+                    best_cpu = cpu / max(served, 1) * 1e6
                 if flat >= 2:
                     break
             measures.add(name, "peak_rps", best)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 import typer
@@ -46,7 +47,8 @@ def serve(
     configure_logging(settings.log_level)
     try:
         if worker:
-            asyncio.run(run_server(settings, reuse_port=True))
+            parent = os.getppid()
+            asyncio.run(run_server(settings, reuse_port=True, parent_pid=parent))
         elif settings.worker_count > 1:
             raise typer.Exit(workers_module.run(settings))
         else:

@@ -63,6 +63,7 @@ class Outcome:
     started: float = 0.0
     ended: float = 0.0
     first_error: str = ""
+    warmup_calls: int = 0  # answered or failed before the measured window
 
     @property
     def calls(self) -> int:
@@ -101,6 +102,7 @@ class LoadGenerator:
             part = future.result()
             merged.latencies_ms.extend(part.latencies_ms)
             merged.errors += part.errors
+            merged.warmup_calls += part.warmup_calls
             merged.first_error = merged.first_error or part.first_error
             merged.started = min(merged.started, part.started)
             merged.ended = max(merged.ended, part.ended)
@@ -130,14 +132,16 @@ async def _run(target: Target, plan: Plan, start_at: float) -> Outcome:
     opener = _http_client if target.kind == "http" else _grpc_client
     async with opener(target, plan.concurrency) as call:
         # Open every connection and warm up, for at most the time left.
+        warmup = Outcome()
         await asyncio.gather(
             *(
-                _repeat(call, WARMUP_CALLS, Outcome(), stop_at=start_at)
+                _repeat(call, WARMUP_CALLS, warmup, stop_at=start_at)
                 for _ in range(plan.concurrency)
             )
         )
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         outcome = Outcome(started=time.monotonic())
+        outcome.warmup_calls = warmup.calls + warmup.errors
         counts: list[int | None] = (
             list(_split(plan.calls, plan.concurrency))
             if plan.calls

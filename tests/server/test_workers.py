@@ -220,6 +220,16 @@ async def test_killed_worker_is_replaced_and_acknowledged_calls_stay_recorded(
     assert len(acknowledged) > 100
 
 
+async def test_workers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    async with workers_server(tmp_path) as (server, _):
+        pids = await wait_for_workers(server, 2)
+        server.process.send_signal(signal.SIGKILL)
+        await server.process.wait()
+        workers = [psutil.Process(pid) for pid in pids]
+        _, alive = await asyncio.to_thread(psutil.wait_procs, workers, timeout=30)
+    assert alive == [], "workers outlived their supervisor"
+
+
 async def test_supervisor_gives_up_when_workers_keep_failing_to_start(
     tmp_path: Path,
 ) -> None:

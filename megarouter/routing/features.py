@@ -46,7 +46,33 @@ _EXAMPLE_BREAK = re.compile(r"\n\s*\n")
 _LETTER = re.compile(r"[^\W\d_]")
 _UPPER = re.compile(r"[A-Z]")
 _DIGIT = re.compile(r"\d")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+# Fast exact shortcuts for the patterns above (``tests/routing`` checks each
+# against its pattern on generated text):
+# * For an ASCII character, ``_LETTER`` is exactly [A-Za-z] and ``_DIGIT``
+#   exactly [0-9], so the ASCII part of a text is counted with
+#   ``bytes.translate`` and only its non-ASCII characters go to the regexes.
+# * Every match of ``_CODE_MARKERS`` contains one of ``_CODE_LITERALS``, and
+#   every match of ``_CODE_REQUEST`` one of ``_CODE_WORDS`` once lower-cased;
+#   when none is present the pattern cannot match, so it is not run.
+#   Case-insensitive patterns can match some non-ASCII characters (the
+#   Kelvin sign matches "k"), so that shortcut is only taken for ASCII text.
+# * ``_MATH_MARKERS`` alternatives never overlap one another, so its match
+#   count is the sum of each alternative's count, taken with ``str.count``.
+_ASCII_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_ASCII_UPPER = _ASCII_LETTERS[:26]
+_ASCII_DIGITS = b"0123456789"
+_CODE_LITERALS = (
+    "```", "def ", "class ", "import ", "return", "{\n", "}\n", ";\n",
+    "function", "=>", "#include",
+)  # fmt: skip
+_CODE_WORDS = (
+    "python", "function", "code", "script", "program", "algorithm", "sql",
+    "regex", "implement", "compile", "bug", "api",
+)  # fmt: skip
+_MATH_LITERALS = ("=", "+", "-", "*", "/", "^", "<", ">", "\\frac", "\\sqrt", "$")
+_MATH_WORDS = re.compile(r"\bsolve\b|\bprove\b")
 
 SHAPE_NAMES: tuple[str, ...] = (
     "log_chars",
@@ -103,30 +129,95 @@ def _is_preamble(block: str) -> bool:
 def shape_vector(prompt: str, focus: str) -> NDArray[np.float64]:
     """The dense shape features, in the order of :data:`SHAPE_NAMES`."""
     n_chars = max(len(focus), 1)
-    letters = len(_LETTER.findall(focus)) or 1
+    letters, digits, upper, non_ascii = _char_counts(focus)
+    lowered = focus.lower() if focus.isascii() else None
     return np.array(
         [
             math.log1p(len(prompt)),
             math.log1p(len(focus)),
             math.log1p(prompt.count("\n\n")),
-            min(len(_ANSWER_CUE.findall(prompt)), 10) / 10.0,
+            min(_answer_cues(prompt), 10) / 10.0,
             min(len(_OPTION_LINE.findall(focus)), 8) / 4.0,
-            float(bool(_CODE_MARKERS.search(focus))),
-            float(bool(_CODE_REQUEST.search(focus))),
-            min(len(_MATH_MARKERS.findall(focus)) / n_chars * 20.0, 3.0),
-            len(_DIGIT.findall(focus)) / n_chars,
+            float(_has_code_markers(focus)),
+            float(_has_code_request(focus, lowered)),
+            min(_math_marker_count(focus) / n_chars * 20.0, 3.0),
+            digits / n_chars,
             float("?" in focus),
-            len(_NON_ASCII.findall(focus)) / n_chars,
-            len(_UPPER.findall(focus)) / letters,
+            non_ascii / n_chars,
+            upper / (letters or 1),
         ],
         dtype=np.float64,
     )
 
 
+def _char_counts(text: str) -> tuple[int, int, int, int]:
+    """Counts of ``_LETTER``, ``_DIGIT``, ``_UPPER`` and non-ASCII characters.
+
+    Each of these classes looks at one character at a time, so the ASCII
+    characters (counted with ``bytes.translate``) and the non-ASCII ones
+    (counted with the regexes) add up to the regexes' count over the text.
+    """
+    ascii_part = text.encode("ascii", "ignore")
+    size = len(ascii_part)
+    letters = size - len(ascii_part.translate(None, _ASCII_LETTERS))
+    digits = size - len(ascii_part.translate(None, _ASCII_DIGITS))
+    upper = size - len(ascii_part.translate(None, _ASCII_UPPER))
+    non_ascii = len(text) - size
+    if non_ascii:
+        rest = "".join(_NON_ASCII.findall(text))
+        letters += len(_LETTER.findall(rest))
+        digits += len(_DIGIT.findall(rest))
+    return letters, digits, upper, non_ascii
+
+
+def _answer_cues(prompt: str) -> int:
+    """How many ``Answer:`` cues the prompt holds (matches of ``_ANSWER_CUE``)."""
+    if prompt.isascii() and "answer" not in prompt.lower():
+        return 0
+    return len(_ANSWER_CUE.findall(prompt))
+
+
+def _has_code_markers(text: str) -> bool:
+    """Whether ``_CODE_MARKERS`` matches, skipping it when no literal is there."""
+    if not any(literal in text for literal in _CODE_LITERALS):
+        return False
+    return _CODE_MARKERS.search(text) is not None
+
+
+def _has_code_request(text: str, lowered: str | None) -> bool:
+    """Whether ``_CODE_REQUEST`` matches; ``lowered`` is ASCII text lower-cased.
+
+    ``lowered`` is None for non-ASCII text, which always runs the pattern.
+    """
+    if lowered is not None and not any(word in lowered for word in _CODE_WORDS):
+        return False
+    return _CODE_REQUEST.search(text) is not None
+
+
+def _math_marker_count(text: str) -> int:
+    """The number of ``_MATH_MARKERS`` matches in ``text``."""
+    count = sum(text.count(literal) for literal in _MATH_LITERALS)
+    if "solve" in text or "prove" in text:
+        count += len(_MATH_WORDS.findall(text))
+    return count
+
+
 def word_grams(text: str) -> list[str]:
     """The text's lower-cased word unigrams followed by its bigrams."""
-    tokens = [t.lower() for t in _TOKEN.findall(text)]
+    tokens = _lower_tokens(text)
     return tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
+
+
+def _lower_tokens(text: str) -> list[str]:
+    """The text's ``_TOKEN`` matches, lower-cased.
+
+    Lower-casing ASCII text first gives the same tokens (it maps letters to
+    letters), in one call; other text can change length when lower-cased
+    ("İ" becomes two characters), so its tokens are lower-cased one by one.
+    """
+    if text.isascii():
+        return _TOKEN.findall(text.lower())
+    return [t.lower() for t in _TOKEN.findall(text)]
 
 
 def gram_bucket(gram: str, n_buckets: int) -> int:
@@ -137,9 +228,16 @@ def gram_bucket(gram: str, n_buckets: int) -> int:
 def hashed_terms(
     text: str, n_buckets: int
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-    """Bucket ids and counts of the text's word unigrams and bigrams."""
-    grams = word_grams(text)
-    counts = Counter(zlib.crc32(g.encode("utf-8")) % n_buckets for g in grams)
+    """Bucket ids and counts of the text's word unigrams and bigrams.
+
+    The same buckets as :func:`gram_bucket` of each of :func:`word_grams`, in
+    order of first appearance. Each word is encoded once: the CRC-32 of a
+    bigram "a b" continues the CRC-32 of "a" over the bytes of " b".
+    """
+    encoded = [token.encode("utf-8") for token in _lower_tokens(text)]
+    unigrams = list(map(zlib.crc32, encoded))
+    bigrams = map(zlib.crc32, [b" " + word for word in encoded[1:]], unigrams)
+    counts = Counter(crc % n_buckets for crc in itertools.chain(unigrams, bigrams))
     buckets = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
     values = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
     return buckets, values

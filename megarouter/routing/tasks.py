@@ -116,6 +116,44 @@ RULES: tuple[tuple[TaskType, re.Pattern[str]], ...] = (
 )
 
 
+# Lower-case words of which every match of each rule's pattern contains one,
+# so that a rule whose words are all absent from ASCII text is not run. The
+# patterns ignore case, which for non-ASCII text also lets a few non-ASCII
+# characters match ASCII letters (the Kelvin sign matches "k"), so non-ASCII
+# text always runs every pattern. ``tests/routing`` checks the words against
+# the patterns on generated text.
+RULE_WORDS: dict[TaskType, tuple[str, ...]] = {
+    TaskType.TRANSLATION: (
+        "translat", "english", "french", "spanish", "german", "italian",
+        "portuguese", "chinese", "japanese", "korean", "russian", "arabic",
+        "hindi", "dutch",
+    ),
+    TaskType.SUMMARIZATION: (
+        "summar", "tldr", "tl;dr", "condense", "points", "sentence",
+    ),
+    TaskType.RETRIEVAL_QA: (
+        "based on the ", "according to the ", "using the ", "from the ",
+        "context", "document", "passage",
+    ),
+    TaskType.CLASSIFICATION: (
+        "class", "categor", "sentiment", "label", "positive", "negative",
+        "spam", "toxic",
+    ),
+    TaskType.EXTRACTION: ("extract", "pull out", "parse "),
+}  # fmt: skip
+
+
+def matching_rule(instruction: str) -> TaskType | None:
+    """The first of :data:`RULES` whose pattern matches ``instruction``."""
+    lowered = instruction.lower() if instruction.isascii() else None
+    for task, pattern in RULES:
+        if lowered is not None and not any(w in lowered for w in RULE_WORDS[task]):
+            continue
+        if pattern.search(instruction):
+            return task
+    return None
+
+
 # A short prompt that opens with a greeting or thanks is small talk.
 _GREETING = re.compile(
     r"^\W*(hi|hello|hey|thanks|thank you|good (morning|afternoon|evening)|"
@@ -161,9 +199,9 @@ class TaskClassifier:
         """The task type of ``prompt``."""
         text = normalise_prompt(prompt)
         instruction = text[:INSTRUCTION_CHARS] + "\n" + text[-INSTRUCTION_CHARS:]
-        for task, pattern in RULES:
-            if pattern.search(instruction):
-                return TaskPrediction(task, 1.0, rule=task)
+        task = matching_rule(instruction)
+        if task is not None:
+            return TaskPrediction(task, 1.0, rule=task)
         if _GREETING.search(text) and len(text) < SHORT_CHAT_CHARS:
             return TaskPrediction(TaskType.CHAT, 1.0, rule=TaskType.CHAT)
         probabilities = self.probabilities(text)

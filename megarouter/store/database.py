@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -167,26 +168,38 @@ class SqliteThreadWriter:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._transaction, work)
 
-    def try_inline(self, work: Callable[[Connection], T]) -> tuple[bool, T | None]:
-        """Run ``work`` in one transaction here, if that cannot block.
+    def try_inline(
+        self, work: Callable[[sqlite3.Connection], T]
+    ) -> tuple[bool, T | None]:
+        """Run ``work`` on a sqlite3 connection here, in one transaction, if free.
+
+        ``work`` gets the driver's own connection (no SQLAlchemy on this
+        path: its per-execution work cost more than the insert itself).
 
         Returns:
             ``(True, result)`` once committed; ``(False, None)`` when inline
-            writes are off or the write lock is taken (nothing was written:
-            hand the work to :meth:`run`).
-
-        Raises:
-            Whatever ``work`` raises, after rolling back.
+            writes are off or SQLite refused anything, the write lock being
+            taken most of all. Nothing was written then: hand the work to
+            :meth:`run`, which waits for the lock and raises SQLAlchemy's
+            errors for whatever the database refuses.
         """
         if self._inline is None:
             return False, None
         try:
-            with self._inline.begin() as connection:
+            pooled = self._inline.raw_connection()
+        except (OperationalError, sqlite3.Error):  # busy while connecting
+            return False, None
+        try:
+            connection = pooled.driver_connection
+            assert isinstance(connection, sqlite3.Connection)
+            try:
                 result = work(connection)
-        except OperationalError as exc:
-            if _is_busy(exc):
+                connection.commit()
+            except sqlite3.Error:
+                connection.rollback()
                 return False, None
-            raise
+        finally:
+            pooled.close()  # back to the pool, for the next inline commit
         self._inline_commits += 1
         if self._inline_commits % self.CHECKPOINT_EVERY == 0:
             self._executor.submit(self._checkpoint)

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -478,3 +478,46 @@ async def test_sqlite_full_durability_never_commits_on_the_loop(
             assert writer is not None and writer._executor._threads
     finally:
         await database.dispose()
+
+
+async def test_sqlite_inline_rows_equal_rows_written_through_sqlalchemy(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    created = datetime(2026, 12, 4, 12, 30, 15, 123456, tzinfo=UTC)
+    fields: dict[str, Any] = {
+        "team_id": "team-ä",
+        "scenario": "support\u2028",
+        "model": "openai/gpt-4o",
+        "provider": "openai",
+        "task_type": "coding",
+        "input_tokens": 2**40,
+        "output_tokens": 7,
+        "cost_micros": 123_456_789,
+        "latency_ms": 12.5,
+        "ttft_ms": 3.25,
+        "route_reason": "cheapest \x00 above the floor",
+        "response": '{"text": "hi"}',
+        "created_at": created,
+        "attempts": [
+            Attempt("openai", "gpt-4o", ok=False, error="boom", latency_ms=1.5)
+        ],
+    }
+    rows = {}
+    for mode in ("NORMAL", "FULL"):  # NORMAL commits inline, FULL on the thread
+        url = f"sqlite+aiosqlite:///{tmp_path / f'{mode}.db'}"
+        await upgrade_async(url)
+        database = Database(url, sqlite_synchronous=mode)
+        try:
+            async with UsageLedger(database) as ledger:
+                record = usage(id="rec-1", client_request_id="c-1", **fields)
+                await ledger.record(record)
+                inline = not ledger._sqlite or not ledger._sqlite._executor._threads
+                assert inline == (mode == "NORMAL")
+        finally:
+            await database.dispose()
+        with sqlite3.connect(sqlite_file(url)) as connection:
+            rows[mode] = connection.execute("SELECT * FROM usage_records").fetchall()
+    assert rows["NORMAL"] == rows["FULL"]
+    assert len(rows["NORMAL"]) == 1

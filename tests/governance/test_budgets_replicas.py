@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,9 +41,20 @@ WORST = 1000
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-@pytest.fixture
-async def database() -> AsyncIterator[Database]:
+@asynccontextmanager
+async def backend_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    if backend == "sqlite":  # the embedded default, shared by serve --workers
+        yield f"sqlite+aiosqlite:///{tmp_path / 'budgets.db'}"
+        return
     async with fresh_postgres_database(POSTGRES_URL) as url:
+        yield url
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+async def database(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Database]:
+    async with backend_url(request.param, tmp_path) as url:
         await upgrade_async(url)
         database = Database(url)
         async with database.transaction() as session:

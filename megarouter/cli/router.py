@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -77,7 +78,7 @@ def _load(data: Path, sample: int | None) -> OutcomeData:
     try:
         return load_outcomes(data, sample)
     except MegaRouterError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from exc
 
 
@@ -251,7 +252,7 @@ def evaluate(
                         router,
                     )
     except MegaRouterError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from exc
 
     if as_json:

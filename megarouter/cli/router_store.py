@@ -17,6 +17,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from megarouter.config import load_settings
@@ -71,7 +72,7 @@ def database_url(url: str | None, config: Path | None) -> str:
     try:
         return load_settings(config, database_url=url).effective_database_url
     except MegaRouterError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from exc
 
 
@@ -93,7 +94,7 @@ def fit_from_store(
         known = base.data.models if base else ()
         table = production_table(stored.calls, min_rows, known)
     except MegaRouterError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from exc
 
     data = merge_outcomes(base.data, table.data) if base else table.data

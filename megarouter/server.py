@@ -14,7 +14,7 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from megarouter import components
 from megarouter.auth.interceptor import RequestInterceptor
@@ -104,7 +104,8 @@ async def start(
 
     try:
         port = _bind(server, settings)
-        _serve_metrics(settings)
+        if settings.metrics_listen:
+            serve_metrics(settings.metrics_listen)
     except ConfigurationError:
         await components.close(parts)
         raise
@@ -195,19 +196,20 @@ def _bind(server: aio.Server, settings: Settings) -> int:
     return port
 
 
-def _serve_metrics(settings: Settings) -> None:
-    """Serve Prometheus metrics over HTTP when a metrics address is set."""
-    if not settings.metrics_listen:
-        return
-    host, _, port = settings.metrics_listen.rpartition(":")
+def serve_metrics(listen: str, registry: CollectorRegistry = REGISTRY) -> None:
+    """Serve ``registry`` as Prometheus metrics over HTTP on ``listen``.
+
+    Raises:
+        ConfigurationError: the address cannot be bound.
+    """
+    host, _, port = listen.rpartition(":")
     try:
-        start_http_server(int(port), addr=host)
+        start_http_server(int(port), addr=host, registry=registry)
     except OSError as exc:
         raise ConfigurationError(
-            f"invalid setting MEGAROUTER_METRICS_LISTEN: cannot bind "
-            f"{settings.metrics_listen}: {exc}"
+            f"invalid setting MEGAROUTER_METRICS_LISTEN: cannot bind {listen}: {exc}"
         ) from None
-    logger.info("metrics on http://%s/metrics", settings.metrics_listen)
+    logger.info("metrics on http://%s/metrics", listen)
 
 
 def _safe_url(url: str) -> str:

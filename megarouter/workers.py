@@ -50,7 +50,7 @@ from types import FrameType
 from megarouter import components
 from megarouter.config import ENV_PREFIX, Settings
 from megarouter.errors import ConfigurationError
-from megarouter.server import print_created
+from megarouter.server import print_created, serve_metrics
 from megarouter.tenancy.bootstrap import BootstrapResult
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,8 @@ class Supervisor:
         if self.metrics_dir is not None:
             from prometheus_client import multiprocess
 
-            multiprocess.mark_process_dead(pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
+            forget = multiprocess.mark_process_dead  # untyped in prometheus_client
+            forget(pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
 
 
 def run(settings: Settings, command: Sequence[str] = WORKER_COMMAND) -> int:
@@ -267,22 +268,15 @@ def _metrics(settings: Settings) -> Iterator[Path | None]:
     if not settings.metrics_listen:
         yield None
         return
-    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
     directory = Path(tempfile.mkdtemp(prefix="megarouter-metrics-"))
     try:
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
-        host, _, port = settings.metrics_listen.rpartition(":")
-        try:
-            start_http_server(int(port), addr=host, registry=registry)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"invalid setting MEGAROUTER_METRICS_LISTEN: cannot bind "
-                f"{settings.metrics_listen}: {exc}"
-            ) from None
-        logger.info("metrics on http://%s/metrics", settings.metrics_listen)
+        collect = MultiProcessCollector  # untyped in prometheus_client
+        collect(registry, path=str(directory))  # type: ignore[no-untyped-call]
+        serve_metrics(settings.metrics_listen, registry)
         yield directory
     finally:
         shutil.rmtree(directory, ignore_errors=True)

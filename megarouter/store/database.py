@@ -82,12 +82,6 @@ def _sqlite_pragmas(
     cursor.close()
 
 
-def _is_busy(exc: OperationalError) -> bool:
-    """Whether SQLite refused because another connection holds the lock."""
-    message = str(exc.orig).lower()
-    return "locked" in message or "busy" in message
-
-
 class Database:
     """An engine and its session factory."""
 

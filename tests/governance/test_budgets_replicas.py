@@ -135,7 +135,8 @@ async def test_three_processes_never_overspend_one_hard_budget(
 
     admitted = sorted((o for o in outcomes if o["admitted"]), key=lambda o: o["at"])
     admitted_costs = [int(o["actual"]) for o in admitted]  # type: ignore[call-overload]
-    refused_costs = [int(o["actual"]) for o in outcomes if not o["admitted"]]  # type: ignore[call-overload]
+    refused = [o for o in outcomes if not o["admitted"]]
+    refused_costs = [int(o["actual"]) for o in refused]  # type: ignore[call-overload]
     best = best_possible(limit, admitted_costs, refused_costs)
 
     assert len(outcomes) == 500

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import grpc
+import httpx
 import psutil
 import pytest
 from grpc import aio
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from megarouter.errors import ConfigurationError
 from megarouter.store.database import Database
 from megarouter.store.usage_tables import UsageRow
+from megarouter.testing.fake_http import free_port
 from megarouter.v1 import chat_pb2 as chat
 from megarouter.v1 import completion_service_pb2 as api
 from megarouter.v1 import completion_service_pb2_grpc as api_grpc
@@ -140,8 +142,15 @@ async def stored_records(database_url: str) -> set[str]:
 
 
 async def test_workers_share_one_port_and_record_every_call(tmp_path: Path) -> None:
-    async with workers_server(tmp_path) as (server, database_url):
+    metrics = f"127.0.0.1:{free_port()}"
+    async with workers_server(tmp_path, MEGAROUTER_METRICS_LISTEN=metrics) as (
+        server,
+        database_url,
+    ):
         pids = await wait_for_workers(server, 2)
+        # The supervisor serves the workers' metrics; they serve none.
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"http://{metrics}/metrics")).status_code == 200
         port = int(server.target.rsplit(":", 1)[1])
         channels = [channel(server.target) for _ in range(16)]
         try:

@@ -11,6 +11,7 @@ error raised mid-stream. botocore's parser decodes and checks the frames.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any, cast
 
 from botocore.eventstream import (
@@ -44,25 +45,29 @@ class ConverseStreamReader:
         self._stop_reason: str | None = None
         self._usage: Usage | None = None
 
-    def feed(self, data: bytes) -> list[ChatChunk]:
-        """The chunks in the frames that ``data`` completes.
+    def feed(self, data: bytes) -> Iterator[ChatChunk]:
+        """Yield the chunks in the frames that ``data`` completes, in order.
+
+        Frames are decoded as the caller iterates, so the chunks of the frames
+        before a bad one reach the caller before its error does.
 
         Raises:
             ProviderError: a frame is corrupt, or the stream carries an error.
         """
         self._buffer.add_data(data)
         self._unparsed += len(data)
-        chunks: list[ChatChunk] = []
+        return self._frames()
+
+    def _frames(self) -> Iterator[ChatChunk]:
         try:
             for message in self._buffer:
                 self._unparsed -= _frame_length(message)
-                chunks.extend(self._read(message))
+                yield from self._read(message)
         except ParserError as exc:
             raise ProviderResponseError(
                 f"{self._provider}: corrupt event-stream frame ({exc})",
                 provider=self._provider,
             ) from exc
-        return chunks
 
     def finish(self) -> ChatChunk:
         """The closing chunk, once the body has ended.

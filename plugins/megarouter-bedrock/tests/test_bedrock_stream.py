@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 
 import pytest
 from megarouter_bedrock.adapter import EVENT_STREAM, BedrockAdapter
-from megarouter_bedrock.fake import FakeBedrock, encode_event
+from megarouter_bedrock.fake import FakeBedrock, encode_event, encode_exception
 
 from megarouter.errors import (
     ContextTooLong,
@@ -129,6 +129,108 @@ async def test_stream_raises_mapped_error_for_exception_event(
 
     assert received == ["one two "]
     assert caught.value.retryable is retryable
+
+
+def one_write(*frames: bytes) -> FakeResponse:
+    """A ConverseStream answer whose frames all go out in one write."""
+    return FakeResponse(200, chunks=[b"".join(frames)], content_type=EVENT_STREAM)
+
+
+def text_delta(text: str) -> bytes:
+    return encode_event(
+        "contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": text}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("exception_type", "expected"),
+    [
+        ("throttlingException", ProviderRateLimited),
+        ("modelStreamErrorException", ProviderServerError),
+    ],
+)
+async def test_stream_yields_deltas_sent_with_exception_event_in_one_write(
+    fake: FakeBedrock,
+    adapter: BedrockAdapter,
+    exception_type: str,
+    expected: type[ProviderError],
+) -> None:
+    fake.fail_next_with(
+        one_write(
+            encode_event("messageStart", {"role": "assistant"}),
+            text_delta("one "),
+            text_delta("two "),
+            encode_exception(exception_type, "The request failed."),
+        )
+    )
+    received: list[str] = []
+
+    with pytest.raises(expected) as caught:
+        async for chunk in adapter.stream(chat(fake, "Go")):
+            received.append(chunk.content)
+
+    assert received == ["one ", "two "]
+    assert caught.value.retryable
+
+
+async def test_stream_yields_tool_deltas_sent_with_exception_event_in_one_write(
+    fake: FakeBedrock, adapter: BedrockAdapter
+) -> None:
+    start = {"toolUse": {"toolUseId": "tooluse_1", "name": "lookup"}}
+    fake.fail_next_with(
+        one_write(
+            encode_event("contentBlockStart", {"contentBlockIndex": 0, "start": start}),
+            encode_event(
+                "contentBlockDelta",
+                {"contentBlockIndex": 0, "delta": {"toolUse": {"input": "{}"}}},
+            ),
+            encode_exception("throttlingException", "Too many tokens."),
+        )
+    )
+    received: list[ChatChunk] = []
+
+    with pytest.raises(ProviderRateLimited):
+        async for chunk in adapter.stream(chat(fake, "Go")):
+            received.append(chunk)
+
+    assert [d.name for c in received for d in c.tool_calls] == ["lookup", ""]
+    assert "".join(d.arguments for c in received for d in c.tool_calls) == "{}"
+
+
+async def test_stream_yields_deltas_sent_with_exception_after_metadata(
+    fake: FakeBedrock, adapter: BedrockAdapter
+) -> None:
+    usage = {"inputTokens": 1, "outputTokens": 1, "totalTokens": 2}
+    fake.fail_next_with(
+        one_write(
+            text_delta("Hi"),
+            encode_event("messageStop", {"stopReason": "end_turn"}),
+            encode_event("metadata", {"usage": usage}),
+            encode_exception("internalServerException", "Broke late."),
+        )
+    )
+    received: list[str] = []
+
+    with pytest.raises(ProviderServerError):
+        async for chunk in adapter.stream(chat(fake, "Go")):
+            received.append(chunk.content)
+
+    assert received == ["Hi"]
+
+
+async def test_stream_yields_deltas_sent_with_corrupt_frame_in_one_write(
+    fake: FakeBedrock, adapter: BedrockAdapter
+) -> None:
+    broken = bytearray(text_delta("lost"))
+    broken[-1] ^= 0xFF  # break the message CRC
+    fake.fail_next_with(one_write(text_delta("kept "), bytes(broken)))
+    received: list[str] = []
+
+    with pytest.raises(ProviderResponseError):
+        async for chunk in adapter.stream(chat(fake, "Go")):
+            received.append(chunk.content)
+
+    assert received == ["kept "]
 
 
 async def test_stream_raises_connection_error_when_cut_midway(

@@ -6,11 +6,16 @@ import contextlib
 import email.utils
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Literal
 
 import httpx
+from httpx._client import UseClientDefault
+from httpx._types import TimeoutTypes
+from yarl import URL
 
 from megarouter.errors import (
     ContentFiltered,
@@ -65,13 +70,201 @@ def new_client(
     )
     if transport is None:
         transport = _transport(transport_kind, limits)
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=spec.base_url,
         timeout=timeout,
         limits=limits,
         transport=transport,
         headers={"user-agent": "megarouter"},
+        cookies=_no_cookies(),
     )
+    if isinstance(transport, AiohttpTransport):
+        _SHORT_PATHS[client] = _ShortPath(transport)
+    return client
+
+
+def _no_cookies() -> CookieJar:
+    """A jar that keeps nothing.
+
+    A provider client serves every caller of an org; a cookie one call
+    received must not ride along on another caller's call. Provider APIs
+    authenticate by header, so refusing cookies loses nothing.
+    """
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+class _ShortPath:
+    """What :func:`post_json` needs to skip httpx for one client.
+
+    The final URL and Host header of each (path, query) the client's
+    adapter uses are computed once, by httpx itself, so they are the ones
+    ``client.post`` would send.
+    """
+
+    def __init__(self, transport: AiohttpTransport) -> None:
+        self.transport = transport
+        self._targets: dict[
+            tuple[str, tuple[tuple[str, str], ...]], _Target | None
+        ] = {}
+
+    def target(
+        self, client: httpx.AsyncClient, url: str, params: Mapping[str, str]
+    ) -> _Target | None:
+        """Where to send, or None when only httpx knows how (credentials in
+        the URL become an Authorization header there)."""
+        key = (url, tuple(params.items()))
+        found = self._targets.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            request = client.build_request("POST", url, params=params)
+            found = None
+            if not request.url.userinfo:
+                wire_url = URL(str(request.url), encoded=True)
+                found = _Target(wire_url, request.headers["host"])
+            if len(self._targets) >= _MAX_TARGETS:
+                self._targets.clear()  # model ids in paths: bounded, but be safe
+            self._targets[key] = found
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    url: URL
+    host: str
+
+
+_MAX_TARGETS = 4096
+_UNSEEN = _Target(URL(), "")
+_SHORT_PATHS: weakref.WeakKeyDictionary[httpx.AsyncClient, _ShortPath] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    body: Any,
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: TimeoutTypes | UseClientDefault = httpx.USE_CLIENT_DEFAULT,
+) -> httpx.Response:
+    """POST ``body`` as JSON and return the whole response.
+
+    The same request, byte for byte, as ``await client.post(url,
+    json=body, params=params, headers=headers, timeout=timeout)``, and the
+    same response and errors, except that the response has no ``request``
+    attached. On a client from :func:`new_client` with the aiohttp
+    transport it goes straight to aiohttp and skips building httpx's
+    request and running its send pipeline, which is most of httpx's CPU per
+    call. Any other client (a test's ``MockTransport``, say), or one with
+    event hooks or auth, takes ``client.post``.
+    """
+    short, target = _short_path(client, url, params or {})
+    if short is None or target is None:
+        return await client.post(
+            url, json=body, params=params, headers=headers, timeout=timeout
+        )
+    content, wire = _json_request(client, body, headers, target)
+    return await short.transport.send_whole(
+        "POST", target.url, wire, content, _timeouts(client, timeout)
+    )
+
+
+@contextlib.asynccontextmanager
+async def stream_json(
+    client: httpx.AsyncClient,
+    url: str,
+    body: Any,
+    *,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: TimeoutTypes | UseClientDefault = httpx.USE_CLIENT_DEFAULT,
+) -> AsyncIterator[httpx.Response]:
+    """POST ``body`` as JSON and stream the response, as ``client.stream``.
+
+    ``async with stream_json(client, url, body) as response`` sends what
+    ``client.stream("POST", url, json=body, ...)`` sends and yields a
+    response whose body is read as it arrives; leaving the block early drops
+    the connection, which tells the provider to stop. The same short path
+    and the same fallback as :func:`post_json`.
+    """
+    short, target = _short_path(client, url, params or {})
+    if short is None or target is None:
+        async with client.stream(
+            "POST", url, json=body, params=params, headers=headers, timeout=timeout
+        ) as response:
+            yield response
+        return
+    content, wire = _json_request(client, body, headers, target)
+    response = await short.transport.open_stream(
+        "POST", target.url, wire, content, _timeouts(client, timeout)
+    )
+    try:
+        yield response
+    finally:
+        await response.aclose()
+
+
+def _short_path(
+    client: httpx.AsyncClient, url: str, params: Mapping[str, str]
+) -> tuple[_ShortPath | None, _Target | None]:
+    short = _SHORT_PATHS.get(client)
+    if (
+        short is None
+        or client.auth is not None
+        or client.event_hooks["request"]
+        or client.event_hooks["response"]
+    ):
+        return None, None
+    return short, short.target(client, url, params)
+
+
+def _json_request(
+    client: httpx.AsyncClient,
+    body: Any,
+    headers: Mapping[str, str] | None,
+    target: _Target,
+) -> tuple[bytes, list[tuple[str, str]]]:
+    """The body as httpx encodes ``json=``, and the headers to send with it."""
+    content = json.dumps(
+        body, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).encode("utf-8")
+    return content, _wire_headers(
+        client.headers, headers or {}, target.host, len(content)
+    )
+
+
+def _timeouts(
+    client: httpx.AsyncClient, timeout: TimeoutTypes | UseClientDefault
+) -> dict[str, float | None]:
+    """httpx's reading of ``timeout``: None means none, not the client's."""
+    if isinstance(timeout, UseClientDefault):
+        return client.timeout.as_dict()
+    return httpx.Timeout(timeout).as_dict()
+
+
+def _wire_headers(
+    defaults: httpx.Headers, extra: Mapping[str, str], host: str, length: int
+) -> list[tuple[str, str]]:
+    """The headers ``client.post(json=...)`` sends, in the order it sends them.
+
+    httpx puts Host first, then the client's headers less those the request
+    sets, then the request's, then Content-Length and Content-Type unless
+    the request set them.
+    """
+    given = {name.lower() for name in extra}
+    wire = [] if "host" in given else [("Host", host)]
+    wire.extend(
+        (name.decode(), value.decode())
+        for name, value in defaults.raw
+        if name.decode().lower() not in given
+    )
+    wire.extend(extra.items())
+    if "content-length" not in given and "transfer-encoding" not in given:
+        wire.append(("Content-Length", str(length)))
+    if "content-type" not in given:
+        wire.append(("Content-Type", "application/json"))
+    return wire
 
 
 def _transport(

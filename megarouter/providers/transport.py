@@ -18,6 +18,11 @@ transport raises for the same failure (a refused connection is
 ``ConnectError``, a silent server ``ReadTimeout``, a body cut short
 ``RemoteProtocolError``), so adapters translate them as before.
 
+:meth:`AiohttpTransport.send_whole` and :meth:`AiohttpTransport.open_stream`
+take a request already in wire form, for :func:`megarouter.providers.http.post_json`
+and ``stream_json``, which skip httpx's request building and send pipeline on
+the hot path and send the same bytes.
+
 Two of httpx's knobs have no aiohttp counterpart: the ``write`` timeout
 (aiohttp buffers writes without one; request bodies here are small) and
 ``Limits.max_keepalive_connections`` (aiohttp keeps every idle connection up
@@ -76,18 +81,83 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send ``request`` and return its response, body not yet read."""
-        session = self._session or self._open()
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
         headers, chunked = _wire_headers(request)
+        response = await self._send(
+            request.method,
+            _wire_url(request.url),
+            headers,
+            _wire_body(request),
+            timeouts,
+            chunked=chunked,
+            request=request,
+        )
+        return _response(response, _ResponseStream(request, response))
 
+    async def open_stream(
+        self,
+        method: str,
+        url: URL,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeouts: Mapping[str, float | None],
+    ) -> httpx.Response:
+        """Send a request already in wire form; its body is read as it comes.
+
+        The short path under :func:`megarouter.providers.http.stream_json`:
+        no :class:`httpx.Request` is built. ``headers`` go out as given, in
+        order; aiohttp adds only what is missing of Host and Content-Length.
+        Errors are the httpx errors :meth:`handle_async_request` raises,
+        without a request attached. Close the response when done.
+        """
+        response = await self._send(method, url, headers, body, timeouts)
+        return _response(response, _ResponseStream(None, response))
+
+    async def send_whole(
+        self,
+        method: str,
+        url: URL,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeouts: Mapping[str, float | None],
+    ) -> httpx.Response:
+        """As :meth:`open_stream`, with the whole body read before it returns.
+
+        The short path under :func:`megarouter.providers.http.post_json`.
+        The connection is back in the pool when this returns, or dropped
+        when the caller is cancelled half way.
+        """
+        response = await self._send(method, url, headers, body, timeouts)
+        try:
+            with _translate_errors(None, reading=True):
+                content = await response.read()
+        except BaseException:
+            response.close()  # mid-body: the connection cannot be reused
+            raise
+        response.release()
+        # Still encoded: httpx decodes it by the response's own headers.
+        return _response(response, content)
+
+    async def _send(
+        self,
+        method: str,
+        url: URL,
+        headers: list[tuple[str, str]],
+        body: bytes | AsyncIterable[bytes] | None,
+        timeouts: Mapping[str, float | None],
+        *,
+        chunked: bool = False,
+        request: httpx.Request | None = None,
+    ) -> aiohttp.ClientResponse:
+        session = self._session or self._open()
         started = time.monotonic()
         with _translate_errors(request, reading=False):
             try:
-                response = await session.request(
-                    request.method,
-                    _wire_url(request.url),
+                return await session.request(
+                    method,
+                    url,
                     headers=headers,
-                    data=_wire_body(request),
+                    data=body,
                     chunked=chunked or None,  # aiohttp chunks on any non-None
                     timeout=_client_timeout(timeouts),
                     allow_redirects=False,  # httpx follows redirects itself
@@ -95,17 +165,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             except aiohttp.ConnectionTimeoutError as exc:
                 waited = time.monotonic() - started
                 raise _connect_timeout(request, timeouts, waited) from exc
-
-        version = response.version or aiohttp.HttpVersion11
-        return httpx.Response(
-            response.status,
-            headers=response.raw_headers,
-            stream=_ResponseStream(request, response),
-            extensions={
-                "http_version": f"HTTP/{version.major}.{version.minor}".encode(),
-                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
-            },
-        )
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
@@ -133,6 +192,30 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
 
+def _response(
+    response: aiohttp.ClientResponse, body: bytes | httpx.AsyncByteStream
+) -> httpx.Response:
+    """httpx's response for aiohttp's: a body in memory, or one to stream."""
+    version = response.version or aiohttp.HttpVersion11
+    extensions = {
+        "http_version": f"HTTP/{version.major}.{version.minor}".encode(),
+        "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+    }
+    if isinstance(body, bytes):
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            content=body,
+            extensions=extensions,
+        )
+    return httpx.Response(
+        response.status,
+        headers=response.raw_headers,
+        stream=body,
+        extensions=extensions,
+    )
+
+
 class _ResponseStream(httpx.AsyncByteStream):
     """A response body handed on from aiohttp as each piece arrives.
 
@@ -143,7 +226,7 @@ class _ResponseStream(httpx.AsyncByteStream):
     """
 
     def __init__(
-        self, request: httpx.Request, response: aiohttp.ClientResponse
+        self, request: httpx.Request | None, response: aiohttp.ClientResponse
     ) -> None:
         self._request = request
         self._response = response
@@ -229,7 +312,7 @@ def _client_timeout(timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeo
 
 
 def _connect_timeout(
-    request: httpx.Request, timeouts: Mapping[str, float | None], waited: float
+    request: httpx.Request | None, timeouts: Mapping[str, float | None], waited: float
 ) -> httpx.TimeoutException:
     """PoolTimeout when the pool's budget ran out, else ConnectTimeout.
 
@@ -244,7 +327,9 @@ def _connect_timeout(
 
 
 @contextlib.contextmanager
-def _translate_errors(request: httpx.Request, *, reading: bool) -> Iterator[None]:
+def _translate_errors(
+    request: httpx.Request | None, *, reading: bool
+) -> Iterator[None]:
     """aiohttp's errors as the httpx errors httpx's own transport raises."""
     try:
         yield

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gzip
 import ipaddress
+import json
 import socket
 import ssl
 import struct
@@ -34,6 +36,8 @@ from megarouter.errors import ProviderConnectionError, ProviderTimeout
 from megarouter.providers.http import (
     TransportKind,
     new_client,
+    post_json,
+    stream_json,
     translate_transport_errors,
 )
 from megarouter.providers.spec import ProviderSpec
@@ -666,3 +670,210 @@ async def test_untrusted_tls_certificate_is_connect_error(
 
     assert type(caught.value) is httpx.ConnectError
     assert server.requests == []
+
+
+# --- post_json: the short path under the adapters ------------------------------
+
+POSTS: dict[str, dict[str, Any]] = {
+    "plain": {"url": "/v1/chat/completions", "body": {"model": "m", "n": 1}},
+    "unicode, nesting and a query": {
+        "url": "v1/models/gemini:generateContent",
+        "body": {"text": "héllo ✓ \u2028", "parts": [{"a": None}, 1.5, True]},
+        "params": {"api-version": "2024-06-01", "key": "a b/c"},
+    },
+    "headers overriding the client's, one content type": {
+        "url": "/v1/messages",
+        "body": [],
+        "headers": {
+            "User-Agent": "someone-else",
+            "x-api-key": "k",
+            "content-type": "application/json; charset=utf-8",
+        },
+    },
+}
+
+
+def short_path_client(server_url: str) -> httpx.AsyncClient:
+    """A client whose base URL has a path, as most providers' do."""
+    return client(server_url + "/base/")
+
+
+@pytest.mark.parametrize("shape", list(POSTS))
+async def test_post_json_sends_the_bytes_client_post_sends(shape: str) -> None:
+    call = POSTS[shape]
+    options = {k: call[k] for k in ("params", "headers") if k in call}
+
+    async with RawServer(answer_ok) as server:
+        async with short_path_client(server.url) as http:
+            theirs = await http.post(call["url"], json=call["body"], **options)
+            ours = await post_json(http, call["url"], call["body"], **options)
+        async with client(server.url + "/base/", "httpx") as reference:
+            await reference.post(call["url"], json=call["body"], **options)
+
+    assert ours.status_code == theirs.status_code == 200
+    assert ours.json() == theirs.json() == {"ok": True}
+    via_aiohttp, short, via_httpx = server.requests
+    assert short.head == via_aiohttp.head == via_httpx.head
+    assert short.body == via_aiohttp.body == via_httpx.body
+    assert short.connection == via_aiohttp.connection  # the same pooled socket
+
+
+async def test_post_json_response_is_decoded_with_headers_and_status() -> None:
+    text = json.dumps({"error": {"message": "slow down " * 50}}).encode()
+
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        head = ("Content-Encoding: gzip", "Retry-After: 7", "X-Dup: 1", "X-Dup: 2")
+        writer.write(answer(gzip.compress(text), *head, status="429 Too Many"))
+        await writer.drain()
+
+    async with RawServer(respond) as server, client(server.url) as http:
+        response = await post_json(http, "/v1/chat", {})
+
+    assert response.status_code == 429
+    assert not response.is_success
+    assert response.reason_phrase == "Too Many"
+    assert response.content == await response.aread() == text
+    assert response.headers["retry-after"] == "7"
+    assert response.headers.get_list("x-dup") == ["1", "2"]
+
+
+@pytest.mark.parametrize("failure", list(FAILURES))
+async def test_post_json_fails_as_client_post_fails(failure: str) -> None:
+    respond, _ = FAILURES[failure]
+    raised: list[type[BaseException]] = []
+
+    timeout = httpx.Timeout(SHORT)
+    async with RawServer(respond) as server, client(server.url) as http:
+        for send in (
+            functools.partial(http.post, json={}, timeout=timeout),
+            functools.partial(post_json, http, body={}, timeout=timeout),
+        ):
+            with pytest.raises(httpx.TransportError) as caught:
+                await send("/v1/chat")
+            raised.append(type(caught.value))
+
+    assert raised[0] is raised[1]
+
+
+async def test_post_json_refused_connection_is_connect_error() -> None:
+    async with client(f"http://127.0.0.1:{free_port()}") as http:
+        with pytest.raises(httpx.ConnectError):
+            await post_json(http, "/v1/chat", {})
+
+
+async def test_post_json_reuses_a_connection_and_drops_it_when_cancelled() -> None:
+    left = asyncio.Event()
+
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        if request.request_line.startswith(b"POST /hang"):
+            await until_client_leaves(reader)
+            left.set()
+        else:
+            await answer_ok(request, reader, writer)
+
+    async with RawServer(respond) as server, client(server.url) as http:
+        await post_json(http, "/one", {})
+        await post_json(http, "/two", {})
+        call = asyncio.create_task(post_json(http, "/hang", {}))
+        assert await eventually(lambda: len(server.requests) == 3)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        await asyncio.wait_for(left.wait(), WAIT)
+        await post_json(http, "/after", {})
+
+    assert [r.connection for r in server.requests] == [1, 1, 1, 2]
+    assert server.closed[0] == 1
+
+
+async def test_post_json_takes_client_post_where_httpx_must_do_the_work() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"ok": True})
+
+    # Not a client of new_client: a test's MockTransport, say.
+    async with httpx.AsyncClient(
+        base_url="http://mock", transport=httpx.MockTransport(handler)
+    ) as mocked:
+        assert (await post_json(mocked, "/x", {"a": 1})).json() == {"ok": True}
+    assert seen[0].url == "http://mock/x" and seen[0].content == b'{"a":1}'
+
+    hooked: list[str] = []
+
+    async def hook(request: httpx.Request) -> None:
+        hooked.append(str(request.url))
+
+    async with RawServer(answer_ok) as server:
+        url = server.url
+        async with client(url) as http:
+            http.event_hooks["request"] = [hook]
+            await post_json(http, "/hooked", {})
+        async with client(url.replace("://", "://user:secret@")) as http:
+            await post_json(http, "/credentials", {})
+
+    assert hooked == [f"{url}/hooked"]
+    assert b"Authorization: Basic dXNlcjpzZWNyZXQ=" in server.requests[1].header_lines
+
+
+async def test_provider_clients_keep_no_cookies() -> None:
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        writer.write(answer(b"{}", "Set-Cookie: session=abc; Path=/"))
+        await writer.drain()
+
+    async with RawServer(respond) as server, client(server.url) as http:
+        await http.post("/first", json={})
+        await post_json(http, "/second", {})
+        await http.post("/third", json={})
+
+    assert not http.cookies
+    assert all(b"cookie" not in r.head.lower() for r in server.requests)
+
+
+async def test_stream_json_sends_what_client_stream_sends_and_streams_back() -> None:
+    released = asyncio.Event()
+
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        writer.write(STREAM_HEAD + chunk(b"data: one\n\n"))
+        await writer.drain()
+        await released.wait()  # the second event only once the first was read
+        writer.write(chunk(b"data: two\n\n") + END)
+        await writer.drain()
+
+    params, headers = {"alt": "sse"}, {"x-api-key": "k"}
+    async with RawServer(respond) as server, short_path_client(server.url) as http:
+        async with http.stream(
+            "POST", "m:stream", json={"q": 1}, params=params, headers=headers
+        ) as theirs:
+            released.set()
+            assert await theirs.aread() == b"data: one\n\ndata: two\n\n"
+        released.clear()
+        async with stream_json(
+            http, "m:stream", {"q": 1}, params=params, headers=headers
+        ) as ours:
+            lines = ours.aiter_lines()
+            assert await anext(lines) == "data: one"
+            released.set()
+            assert [line async for line in lines] == ["", "data: two", ""]
+
+    sent_by_httpx, sent_by_us = server.requests
+    assert sent_by_us.head == sent_by_httpx.head
+    assert sent_by_us.body == sent_by_httpx.body == b'{"q":1}'
+    assert sent_by_us.connection == 1  # the first stream left it in the pool
+
+
+async def test_stream_json_left_early_drops_its_connection_errors_as_httpx() -> None:
+    async with RawServer(stall_mid_body) as server, client(server.url) as http:
+        async with stream_json(http, "/s", {}) as response:
+            assert await anext(response.aiter_raw()) == b"data: first\n\n"
+        assert await eventually(lambda: server.closed == [1])
+
+        with pytest.raises(httpx.ReadTimeout):
+            async with stream_json(http, "/s", {}, timeout=SHORT) as response:
+                await response.aread()
+
+    async with RawServer(cut_chunked_body) as server, client(server.url) as http:
+        with pytest.raises(httpx.RemoteProtocolError):
+            async with stream_json(http, "/s", {}) as response:
+                await response.aread()

@@ -12,7 +12,9 @@ from megarouter.providers.adapter import ProviderAdapter
 from megarouter.providers.http import (
     iter_sse,
     parse_json,
+    post_json,
     raise_for_status,
+    stream_json,
     translate_transport_errors,
 )
 from megarouter.providers.types import ChatChunk, ChatRequest, ChatResponse
@@ -45,9 +47,10 @@ class AnthropicAdapter(ProviderAdapter):
         )
 
         with translate_transport_errors(self.spec.name):
-            response = await self.client.post(
+            response = await post_json(
+                self.client,
                 MESSAGES_PATH,
-                json=call.body,
+                call.body,
                 headers=self._headers(),
                 timeout=self._timeout(request),
             )
@@ -71,10 +74,10 @@ class AnthropicAdapter(ProviderAdapter):
         events = MessageStream(self.spec.name, call.json_tool)
 
         with translate_transport_errors(self.spec.name):
-            async with self.client.stream(
-                "POST",
+            async with stream_json(
+                self.client,
                 MESSAGES_PATH,
-                json=call.body,
+                call.body,
                 headers=self._headers(),
                 timeout=self._timeout(request),
             ) as response:

@@ -14,7 +14,9 @@ from megarouter.providers.http import (
     iter_sse,
     parse_json,
     parse_retry_after,
+    post_json,
     read_error_body,
+    stream_json,
     translate_transport_errors,
 )
 from megarouter.providers.types import (
@@ -52,9 +54,10 @@ class CohereAdapter(ProviderAdapter):
         body = build_chat_body(request, stream=False)
 
         with translate_transport_errors(self.spec.name):
-            response = await self.client.post(
+            response = await post_json(
+                self.client,
                 CHAT_PATH,
-                json=body,
+                body,
                 headers=self.auth_headers(),
                 timeout=self._timeout(request.timeout),
             )
@@ -73,10 +76,10 @@ class CohereAdapter(ProviderAdapter):
         events = ChatStream(self.spec.name)
 
         with translate_transport_errors(self.spec.name):
-            async with self.client.stream(
-                "POST",
+            async with stream_json(
+                self.client,
                 CHAT_PATH,
-                json=body,
+                body,
                 headers=self.auth_headers(),
                 timeout=self._timeout(request.timeout),
             ) as response:
@@ -96,9 +99,10 @@ class CohereAdapter(ProviderAdapter):
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """Embed each input as a search document, as float vectors."""
         with translate_transport_errors(self.spec.name):
-            response = await self.client.post(
+            response = await post_json(
+                self.client,
                 EMBED_PATH,
-                json=build_embed_body(request),
+                build_embed_body(request),
                 headers=self.auth_headers(),
                 timeout=self._timeout(request.timeout),
             )

@@ -16,7 +16,13 @@ from megarouter.errors import (
     ProviderTimeout,
 )
 from megarouter.providers.adapter import ProviderAdapter
-from megarouter.providers.http import iter_sse, parse_json, translate_transport_errors
+from megarouter.providers.http import (
+    iter_sse,
+    parse_json,
+    post_json,
+    stream_json,
+    translate_transport_errors,
+)
 from megarouter.providers.spec import AuthScheme, Credential, ProviderSpec
 from megarouter.providers.types import (
     ChatChunk,
@@ -91,10 +97,10 @@ class GeminiAdapter(ProviderAdapter):
         reader = GeminiStreamReader(provider, self._signatures)
 
         with translate_transport_errors(provider):
-            async with self.client.stream(
-                "POST",
+            async with stream_json(
+                self.client,
                 path,
-                json=body,
+                body,
                 params=self._params({"alt": "sse"}),
                 headers=self.auth_headers(),
                 timeout=self._timeout(request.timeout),
@@ -190,9 +196,10 @@ class GeminiAdapter(ProviderAdapter):
         try:
             async with asyncio.timeout(seconds):
                 with translate_transport_errors(provider):
-                    response = await self.client.post(
+                    response = await post_json(
+                        self.client,
                         path,
-                        json=body,
+                        body,
                         params=self._params(),
                         headers=self.auth_headers(),
                         timeout=self._timeout(seconds),

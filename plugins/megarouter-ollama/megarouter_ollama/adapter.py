@@ -14,7 +14,9 @@ from megarouter.providers.http import (
     error_for_status,
     iter_ndjson,
     parse_json,
+    post_json,
     raise_for_status,
+    stream_json,
     translate_transport_errors,
 )
 from megarouter.providers.spec import AuthScheme
@@ -53,9 +55,10 @@ class OllamaAdapter(ProviderAdapter):
         body = build_chat_body(self.spec.name, request, stream=False)
 
         with translate_transport_errors(self.spec.name):
-            response = await self.client.post(
+            response = await post_json(
+                self.client,
                 CHAT_PATH,
-                json=body,
+                body,
                 headers=self.auth_headers(),
                 timeout=self._timeout(request.timeout),
             )
@@ -74,10 +77,10 @@ class OllamaAdapter(ProviderAdapter):
         objects = ChatStream(self.spec.name)
 
         with translate_transport_errors(self.spec.name):
-            async with self.client.stream(
-                "POST",
+            async with stream_json(
+                self.client,
                 CHAT_PATH,
-                json=body,
+                body,
                 headers=self.auth_headers(),
                 timeout=self._timeout(request.timeout),
             ) as response:
@@ -97,9 +100,10 @@ class OllamaAdapter(ProviderAdapter):
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """Embed each input in one call."""
         with translate_transport_errors(self.spec.name):
-            response = await self.client.post(
+            response = await post_json(
+                self.client,
                 EMBED_PATH,
-                json=build_embed_body(request),
+                build_embed_body(request),
                 headers=self.auth_headers(),
                 timeout=self._timeout(request.timeout),
             )

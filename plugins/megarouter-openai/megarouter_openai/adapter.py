@@ -40,7 +40,9 @@ from megarouter.providers.http import (
     iter_sse,
     parse_json,
     parse_retry_after,
+    post_json,
     read_error_body,
+    stream_json,
     translate_transport_errors,
 )
 from megarouter.providers.types import (
@@ -155,10 +157,10 @@ class OpenAIAdapter(ProviderAdapter):
         body = wire.chat_body(request, self.spec.options, stream=True)
         deadline = _deadline(request.timeout)
         with translate_transport_errors(self.spec.name):
-            async with self.client.stream(
-                "POST",
+            async with stream_json(
+                self.client,
                 self.chat_url(request),
-                json=body,
+                body,
                 params=self.query_params(),
                 headers=self.request_headers(),
                 timeout=self._timeout(request.timeout),
@@ -227,9 +229,10 @@ class OpenAIAdapter(ProviderAdapter):
         try:
             async with asyncio.timeout(time_limit):
                 with translate_transport_errors(self.spec.name):
-                    response = await self.client.post(
+                    response = await post_json(
+                        self.client,
                         url,
-                        json=body,
+                        body,
                         params=self.query_params(),
                         headers=self.request_headers(),
                         timeout=self._timeout(time_limit),

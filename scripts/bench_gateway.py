@@ -50,7 +50,8 @@ from bench.upstream import MODEL
 
 REPO = Path(__file__).resolve().parent.parent
 DIRECT, ECHO, MEGAROUTER, LITELLM = "direct", "grpc-echo", "megarouter", "litellm"
-GATEWAYS = (ECHO, MEGAROUTER, LITELLM)
+BASELINE = "megarouter@base"
+GATEWAYS = (ECHO, MEGAROUTER, BASELINE, LITELLM)
 
 TARGET_ADDED_P50_MS = 1.0
 TARGET_ADDED_P99_MS = 3.0
@@ -96,7 +97,11 @@ class Systems:
 
 @contextlib.contextmanager
 def running_systems(
-    directory: Path, with_litellm: bool, litellm_workers: int, megarouter_workers: int
+    directory: Path,
+    with_litellm: bool,
+    litellm_workers: int,
+    megarouter_workers: int,
+    baseline: Path | None = None,
 ) -> Iterator[Systems]:
     """Start the upstream, the echo floor and the gateways; stop them all after."""
     servers: dict[str, ServerProcess] = {}
@@ -130,6 +135,22 @@ def running_systems(
                 key,
             ),
         }
+        if baseline is not None:
+            print(f"starting {BASELINE} from {baseline} ...", flush=True)
+            (directory / "base").mkdir()
+            servers[BASELINE], base_key = start_megarouter(
+                directory / "base",
+                upstream.port,
+                extra_env={"MEGAROUTER_WORKERS": str(megarouter_workers)},
+                tree=baseline,
+            )
+            targets[BASELINE] = Target(
+                BASELINE,
+                "grpc",
+                f"127.0.0.1:{servers[BASELINE].port}",
+                GLOBAL_MODEL,
+                base_key,
+            )
         if with_litellm:
             print(f"starting litellm with {litellm_workers} workers ...", flush=True)
             servers[LITELLM] = litellm_gateway.start_litellm(
@@ -323,6 +344,21 @@ def print_verdict(measures: Measures) -> None:
         print(f"  {label:<42}{outcome}")
 
 
+def print_against_baseline(measures: Measures) -> None:
+    """This tree against the baseline checkout, measured in the same rounds."""
+    med = measures.median
+    rows = [
+        ("added p50 at c=1, base / this", BASELINE, MEGAROUTER, "add_c1_p50"),
+        ("added p99 at c=1, base / this", BASELINE, MEGAROUTER, "add_c1_p99"),
+        ("p50 at c=16, base / this", BASELINE, MEGAROUTER, "c16_p50"),
+        ("throughput, this / base", MEGAROUTER, BASELINE, "peak_rps"),
+        ("CPU per call, base / this", BASELINE, MEGAROUTER, "cpu_us_per_call"),
+    ]
+    print(f"\nThis tree against {BASELINE} (medians; above 1 means this is better)")
+    for label, top, bottom, measure in rows:
+        print(f"  {label:<42}{ratio(med(top, measure), med(bottom, measure), 2)}")
+
+
 def _check(value: float | None, limit: float) -> str:
     """Whether a latency met its limit, with the value."""
     if value is None:
@@ -379,6 +415,13 @@ def main() -> None:
     )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        metavar="DIR",
+        help=f"also run MegaRouter from another checkout (say, `git worktree add "
+        f"DIR main`), as {BASELINE!r}, in the same rounds",
+    )
+    parser.add_argument(
         "--profile",
         type=float,
         default=0.0,
@@ -419,6 +462,7 @@ def main() -> None:
                 not args.no_litellm,
                 args.litellm_workers,
                 args.megarouter_workers,
+                args.baseline_tree,
             ) as systems:
                 for target in systems.targets.values():
                     wait_answering(load, target)
@@ -437,6 +481,8 @@ def main() -> None:
     names = list(measures.rounds)
     print_report(measures, names)
     print(f"\nMegaRouter committed {records} usage records (one per answered call).")
+    if BASELINE in names:
+        print_against_baseline(measures)
     if LITELLM in names:
         print_verdict(measures)
     print(

@@ -78,6 +78,7 @@ def start_megarouter(
     log_level: str = "WARNING",
     command: Sequence[str] = (sys.executable, "-m", "megarouter", "serve"),
     extra_env: Mapping[str, str] | None = None,
+    tree: Path | None = None,
 ) -> tuple[ServerProcess, str]:
     """Start the server on SQLite in ``directory``; returns it and its admin key.
 
@@ -85,13 +86,17 @@ def start_megarouter(
     real deployment; calls name the benchmark's model, so routing picks it.
     ``command`` may name another launcher of the same server (one that
     patches it for an experiment, say); ``extra_env`` is added to its
-    environment.
+    environment. ``tree`` runs the code of another checkout instead of the
+    installed one: its package and its first-party plugins go first on the
+    server's ``PYTHONPATH`` (the installed plugins' entry points then load
+    that checkout's modules).
     """
     plugin_dir = write_plugin(directory, upstream_port)
     port = free_port()
     key = "mr-bench-" + secrets.token_urlsafe(24)
+    code = [] if tree is None else [tree, *sorted((tree / "plugins").glob("*"))]
     env: dict[str, str | None] = {
-        "PYTHONPATH": os.pathsep.join([str(plugin_dir), str(SCRIPTS)]),
+        "PYTHONPATH": os.pathsep.join([*map(str, code), str(plugin_dir), str(SCRIPTS)]),
         "MEGAROUTER_LISTEN": f"127.0.0.1:{port}",
         "MEGAROUTER_DATA_DIR": str(directory / "data"),
         "MEGAROUTER_BOOTSTRAP_KEY": key,

@@ -59,10 +59,10 @@ def table(
     return lines
 
 
-def ratio(numerator: float | None, denominator: float | None) -> str:
+def ratio(numerator: float | None, denominator: float | None, digits: int = 1) -> str:
     if numerator is None or denominator is None or denominator <= 0:
         return "-"
-    return f"{numerator / denominator:.1f}x"
+    return f"{numerator / denominator:.{digits}f}x"
 
 
 def verdict(ok: bool | None) -> str:

@@ -178,9 +178,6 @@ async def build(
     ledger.start()
     adapters = OrgAdapters(providers)
     adjustments = FeedbackAdjustments()
-    feedback = FeedbackStore(database, adjustments, settings.feedback_refresh_interval)
-    await feedback.refresh()
-    feedback.start()
     quality: QualityModel = PriorQuality()
     artifact: ReloadingArtifact | None = None
     if settings.router_quality == "learned":
@@ -191,6 +188,15 @@ async def build(
             await asyncio.to_thread(artifact.load), adjustments
         )
         artifact.start()
+    # After the artifact: the shift leaves out the scores it learned from.
+    feedback = FeedbackStore(
+        database,
+        adjustments,
+        settings.feedback_refresh_interval,
+        learned=artifact.learned_feedback if artifact else None,
+    )
+    await feedback.refresh()
+    feedback.start()
     router = Router(
         quality=quality,
         classify=lambda prompt: classifier.classify(prompt).task.value,

@@ -31,6 +31,7 @@ from megarouter.routing.production import (
     ProductionTable,
     StoredOutcomes,
     fit_with_production,
+    learned_feedback,
     production_table,
     read_stored_outcomes,
     require_scored,
@@ -110,7 +111,10 @@ def fit_from_store(
         )
     costs = fit_costs(data.prompts, data.models, data.costs)
     notes = _notes(data, base, stored, table, where, min_rows)
-    save_bundle(RouterBundle(predictor, costs, notes), output)
+    # The record lets running servers leave these scores out of the live
+    # feedback shift, so that they do not count twice.
+    learned = learned_feedback(stored, table)
+    save_bundle(RouterBundle(predictor, costs, notes, learned), output)
     _report(output, data, table, min_rows)
 
 

@@ -2,7 +2,8 @@
 
 The artifact is a directory with ``quality.json`` (format version, the
 training data's sha256, the fit parameters, the model ids, the prior, and
-cross-validated figures when the fit computed them) and ``quality.npz`` (the
+cross-validated figures when the fit computed them, and which stored scores
+it learned from when it was fitted from the store) and ``quality.npz`` (the
 weights). A default artifact fitted on the shared RouterBench training data
 ships in ``megarouter/routing/data``, so model ``auto`` works out of the box.
 """
@@ -10,6 +11,7 @@ ships in ``megarouter/routing/data``, so model ``auto`` works out of the box.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from megarouter.errors import ConfigurationError
 from megarouter.routing.artifacts import load_artifact, save_artifact
 from megarouter.routing.costs import CallCostModel
 from megarouter.routing.priors import PRIOR_FEATURES, PriorModel
@@ -28,6 +31,58 @@ ARTIFACT_KIND = "megarouter.quality-predictor"
 FORMAT_VERSION = 1
 
 
+@dataclass(frozen=True)
+class LearnedFeedback:
+    """The stored scores an artifact fitted from the store has learned from.
+
+    A score is covered when it belongs to ``org`` (any org when None), rates
+    an answer of one of ``models`` (catalog ids) given at or after ``since``,
+    and was stored at or before ``through``. The live feedback shift leaves
+    covered scores out, so that they do not count twice.
+
+    Attributes:
+        through: when the newest score the fit read was stored, but at
+            least a minute before the read (see ``production.py``); UTC.
+        org: the one org the fit read, or None for every org.
+        since: the fit's lower bound on the answers' time, UTC.
+        models: the models the fit learned; scores of models it left out
+            for having too few are not covered.
+    """
+
+    through: datetime
+    org: str | None = None
+    since: datetime | None = None
+    models: frozenset[str] = frozenset()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "through": _utc(self.through).isoformat(),
+            "org": self.org,
+            "since": _utc(self.since).isoformat() if self.since else None,
+            "models": sorted(self.models),
+        }
+
+    @classmethod
+    def from_json(cls, value: Any) -> LearnedFeedback:
+        """Read what :meth:`to_json` wrote.
+
+        Raises:
+            ConfigurationError: the value is not of that shape.
+        """
+        try:
+            since = value["since"]
+            return cls(
+                through=_utc(datetime.fromisoformat(value["through"])),
+                org=None if value["org"] is None else str(value["org"]),
+                since=_utc(datetime.fromisoformat(since)) if since else None,
+                models=frozenset(str(m) for m in value["models"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"artifact field learned_feedback is malformed: {exc!r}"
+            ) from exc
+
+
 @dataclass
 class RouterBundle:
     """A quality predictor, the cost model fitted beside it, and notes.
@@ -36,11 +91,14 @@ class RouterBundle:
         predictor: the quality predictor.
         costs: expected call cost per model from prompt length.
         notes: free-form facts recorded at fit time (figures, commands).
+        learned_feedback: the stored scores the fit learned from; None when
+            it read none (a fit on a CSV, the shipped artifact).
     """
 
     predictor: QualityPredictor
     costs: CallCostModel
     notes: dict[str, Any] = field(default_factory=dict)
+    learned_feedback: LearnedFeedback | None = None
 
 
 def save_bundle(bundle: RouterBundle, directory: Path) -> None:
@@ -59,6 +117,8 @@ def save_bundle(bundle: RouterBundle, directory: Path) -> None:
         },
         "notes": bundle.notes,
     }
+    if bundle.learned_feedback is not None:  # absent: a CSV fit stays as it was
+        manifest["learned_feedback"] = bundle.learned_feedback.to_json()
     arrays = {
         "ability": predictor.ability,
         "shared": predictor.shared,
@@ -103,7 +163,14 @@ def load_bundle(directory: Path | Traversable) -> RouterBundle:
     costs = CallCostModel(
         list(manifest["cost_models"]), np.asarray(arrays["cost_coefficients"])
     )
-    return RouterBundle(predictor, costs, dict(manifest.get("notes", {})))
+    # Artifacts written before the field existed have no learned_feedback.
+    learned = manifest.get("learned_feedback")
+    return RouterBundle(
+        predictor,
+        costs,
+        dict(manifest.get("notes", {})),
+        LearnedFeedback.from_json(learned) if learned is not None else None,
+    )
 
 
 def default_artifact_dir() -> Traversable:
@@ -124,3 +191,10 @@ def load_default_predictor() -> QualityPredictor:
         The predictor; it is loaded once and shared, so treat it as read-only.
     """
     return load_default_bundle().predictor
+
+
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; a naive one is taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)

@@ -23,7 +23,12 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import expit
 
-from megarouter.routing.bundle import load_bundle, load_default_bundle
+from megarouter.routing.bundle import (
+    LearnedFeedback,
+    RouterBundle,
+    load_bundle,
+    load_default_bundle,
+)
 from megarouter.routing.catalog_view import RoutableCatalog
 from megarouter.routing.priors import ModelFacts
 from megarouter.routing.quality import QualityPredictor
@@ -171,6 +176,9 @@ class FeedbackAdjustments:
 class ReloadingArtifact:
     """Holds the current predictor and reloads it when its files change.
 
+    It also knows which stored scores the current artifact learned from
+    (:meth:`learned_feedback`), for the live feedback shift to leave out.
+
     Args:
         directory: an artifact directory written by ``megarouter router
             fit``, or None for the artifact shipped in the package.
@@ -187,6 +195,7 @@ class ReloadingArtifact:
         self._on_load = on_load
         self._interval = interval
         self._stamp: float | None = None
+        self._learned: LearnedFeedback | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -207,10 +216,18 @@ class ReloadingArtifact:
 
     def load(self) -> QualityPredictor:
         """The artifact's predictor now; later changes go to ``on_load``."""
+        bundle: RouterBundle
         if self._directory is None:
-            return load_default_bundle().predictor
-        self._stamp = _stamp(self._directory)
-        return load_bundle(self._directory).predictor
+            bundle = load_default_bundle()
+        else:
+            self._stamp = _stamp(self._directory)
+            bundle = load_bundle(self._directory)
+        self._learned = bundle.learned_feedback
+        return bundle.predictor
+
+    def learned_feedback(self) -> LearnedFeedback | None:
+        """The stored scores the artifact in use learned from; None for none."""
+        return self._learned
 
     def reload_if_changed(self) -> bool:
         """Load the artifact again if its files changed; True if it did."""
@@ -220,14 +237,15 @@ class ReloadingArtifact:
         if stamp == self._stamp:
             return False
         try:
-            predictor = load_bundle(self._directory).predictor
+            bundle = load_bundle(self._directory)
         except Exception:  # a half-written artifact: keep the old one
             logger.warning(
                 "router artifact at %s did not load", self._directory, exc_info=True
             )
             return False
         self._stamp = stamp
-        self._on_load(predictor)
+        self._on_load(bundle.predictor)
+        self._learned = bundle.learned_feedback
         logger.info("loaded router artifact from %s", self._directory)
         return True
 

@@ -15,6 +15,11 @@ own ability and weights, once it has ``min_rows`` scored prompts; below
 that it is left out of the fit and keeps the prior from its catalog facts
 (plus the live feedback adjustment), since a handful of scores would say
 more about chance than about the model.
+
+An artifact fitted this way records which scores it learned from
+(:class:`~megarouter.routing.bundle.LearnedFeedback`): the org, the models
+it kept, the ``since`` bound and the newest score it read. Servers running
+the artifact leave those scores out of the live feedback shift.
 """
 
 from __future__ import annotations
@@ -23,13 +28,14 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlmodel import col
 
 from megarouter.errors import FailedPrecondition
+from megarouter.routing.bundle import LearnedFeedback
 from megarouter.routing.features import normalise_prompt
 from megarouter.routing.outcomes import OutcomeData
 from megarouter.routing.priors import TRAINING_MODEL_FACTS, ModelFacts, fit_prior
@@ -37,11 +43,18 @@ from megarouter.routing.quality import QualityFitParams, QualityPredictor, fit_q
 from megarouter.store.database import Database
 from megarouter.store.feedback_tables import FeedbackRow
 from megarouter.store.prompt_sample_tables import PromptSampleRow
+from megarouter.store.tables import as_utc, utcnow
 from megarouter.store.usage_tables import UsageRow
 
 DEFAULT_MIN_ROWS = 30
 PRODUCTION_SOURCE = "production"
 _PROMPT_KINDS = ("complete", "stream")
+
+# A score is timed when its server builds the row, a moment before the row
+# commits, so a score timed this recently may not be visible to a read yet.
+# The record claims only scores older than this before the read; newer ones
+# the fit did read stay in the live shift too: counted twice, not lost.
+IN_FLIGHT_GRACE = timedelta(minutes=1)
 
 
 class NoPromptSamples(FailedPrecondition):
@@ -69,10 +82,17 @@ class StoredOutcomes:
     Attributes:
         samples: prompt samples matching the filter, scored or not.
         calls: the sampled calls that have a score.
+        org_id: the filter's org; None for every org.
+        since: the filter's lower bound on the calls' time.
+        through: the newest score read, but no later than
+            :data:`IN_FLIGHT_GRACE` before the read; None when none was read.
     """
 
     samples: int
     calls: list[ScoredCall]
+    org_id: str | None = None
+    since: datetime | None = None
+    through: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -85,16 +105,21 @@ class ProductionTable:
             columns).
         skipped: scored prompts per model left out for having too few.
         calls: scored calls read.
+        learned: catalog ids of the models whose calls are in ``data``.
     """
 
     data: OutcomeData
     rows_per_model: dict[str, int]
     skipped: dict[str, int]
     calls: int
+    learned: frozenset[str] = frozenset()
 
 
 async def read_stored_outcomes(
-    database: Database, org_id: str | None = None, since: datetime | None = None
+    database: Database,
+    org_id: str | None = None,
+    since: datetime | None = None,
+    now: datetime | None = None,
 ) -> StoredOutcomes:
     """Read the scored, sampled calls of ``org_id`` (every org when None).
 
@@ -102,7 +127,9 @@ async def read_stored_outcomes(
         database: the migrated database.
         org_id: only this org's calls.
         since: only calls that started at or after this time.
+        now: the time of the read; the clock's when None.
     """
+    read_at = as_utc(now or utcnow())
     filters = []
     if org_id is not None:
         filters.append(col(PromptSampleRow.org_id) == org_id)
@@ -121,6 +148,7 @@ async def read_stored_outcomes(
             col(UsageRow.model),
             col(FeedbackRow.score),
             col(UsageRow.cost_micros),
+            col(FeedbackRow.created_at),
         )
         .join(UsageRow, same_usage)
         .join(FeedbackRow, same_feedback)
@@ -136,8 +164,10 @@ async def read_stored_outcomes(
             select(func.count()).select_from(PromptSampleRow).where(*filters)
         )
         rows = (await session.execute(scored)).all()
-    calls = [ScoredCall(p, m, float(s), int(c)) for p, m, s, c in rows]
-    return StoredOutcomes(int(samples or 0), calls)
+    calls = [ScoredCall(p, m, float(s), int(c)) for p, m, s, c, _ in rows]
+    newest = max((as_utc(row[4]) for row in rows), default=None)
+    through = None if newest is None else min(newest, read_at - IN_FLIGHT_GRACE)
+    return StoredOutcomes(int(samples or 0), calls, org_id, since, through)
 
 
 def require_scored(stored: StoredOutcomes, where: str = "") -> None:
@@ -180,6 +210,7 @@ def production_table(
     prompts: dict[str, int] = {}
     scores: dict[tuple[int, str], list[float]] = defaultdict(list)
     costs: dict[tuple[int, str], list[float]] = defaultdict(list)
+    catalog_ids: dict[str, set[str]] = defaultdict(set)  # column -> catalog ids
     read = 0
     for call in calls:
         read += 1
@@ -188,6 +219,7 @@ def production_table(
         model = _column_of(call.model, known)
         scores[(row, model)].append(call.score)
         costs[(row, model)].append(call.cost_micros / 1_000_000)
+        catalog_ids[model].add(call.model)
 
     counts: dict[str, int] = defaultdict(int)
     for _, model in scores:
@@ -202,7 +234,27 @@ def production_table(
         )
 
     data = _outcome_data(list(prompts), kept, scores, costs)
-    return ProductionTable(data, {m: counts[m] for m in kept}, skipped, read)
+    learned = frozenset(i for m in kept for i in catalog_ids[m])
+    return ProductionTable(data, {m: counts[m] for m in kept}, skipped, read, learned)
+
+
+def learned_feedback(
+    stored: StoredOutcomes, table: ProductionTable
+) -> LearnedFeedback | None:
+    """Which stored scores an artifact fitted on ``table`` learned from.
+
+    Record it in the artifact (:class:`~megarouter.routing.bundle.RouterBundle`)
+    so that servers stop shifting predictions by those scores once they load
+    it. None when nothing was read.
+    """
+    if stored.through is None or not table.learned:
+        return None
+    return LearnedFeedback(
+        through=stored.through,
+        org=stored.org_id,
+        since=stored.since,
+        models=table.learned,
+    )
 
 
 def _column_of(model: str, known: set[str]) -> str:

@@ -145,8 +145,14 @@ async def test_feedback_on_sampled_prompts_refits_the_router(
         spec.price.output_per_mtok,
         spec.context_window,
     )
-    learned = load_bundle(artifact).predictor
+    bundle = load_bundle(artifact)
+    learned = bundle.predictor
     assert SCORED in learned.models
+    # The artifact says whose scores it learned, so servers running it leave
+    # them out of the live feedback shift.
+    assert bundle.learned_feedback is not None
+    assert bundle.learned_feedback.models == {SCORED}
+    assert bundle.learned_feedback.org is None
     base_code, base_chat = (
         base.predict(p, [facts])[0] for p in (HELD_OUT_CODE, HELD_OUT_CHAT)
     )

@@ -14,13 +14,13 @@ from grpc import aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from megarouter import components
 from megarouter.auth.interceptor import RequestInterceptor
 from megarouter.components import Components
 from megarouter.config import Settings
 from megarouter.errors import ConfigurationError
+from megarouter.metrics_http import serve_metrics
 from megarouter.services.admin import AdminServicer
 from megarouter.services.completion import CompletionServicer
 from megarouter.services.route import RouteServicer
@@ -194,22 +194,6 @@ def _bind(server: aio.Server, settings: Settings) -> int:
             f"invalid setting MEGAROUTER_LISTEN: cannot bind {settings.listen}"
         )
     return port
-
-
-def serve_metrics(listen: str, registry: CollectorRegistry = REGISTRY) -> None:
-    """Serve ``registry`` as Prometheus metrics over HTTP on ``listen``.
-
-    Raises:
-        ConfigurationError: the address cannot be bound.
-    """
-    host, _, port = listen.rpartition(":")
-    try:
-        start_http_server(int(port), addr=host, registry=registry)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"invalid setting MEGAROUTER_METRICS_LISTEN: cannot bind {listen}: {exc}"
-        ) from None
-    logger.info("metrics on http://%s/metrics", listen)
 
 
 def _safe_url(url: str) -> str:

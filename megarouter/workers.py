@@ -18,7 +18,8 @@ several clients (or channels) spread over all of them.
 The supervisor:
 
 * prepares storage once, before any worker starts (migrations, the generated
-  secret, the bootstrap admin key, shown once);
+  secret, the bootstrap admin key, shown once), in a short-lived child
+  process, so that it never imports the server and stays small;
 * holds the port bound (without listening) while it runs, so a port of 0
   becomes one concrete port every worker binds, and so nothing else takes it
   between worker restarts;
@@ -34,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import multiprocessing
 import os
 import shutil
 import signal
@@ -43,15 +45,17 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from megarouter import components
 from megarouter.config import ENV_PREFIX, Settings
 from megarouter.errors import ConfigurationError
-from megarouter.server import print_created, serve_metrics
-from megarouter.tenancy.bootstrap import BootstrapResult
+
+if TYPE_CHECKING:
+    from megarouter.tenancy.bootstrap import BootstrapResult
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +89,14 @@ class Supervisor:
         listen: the concrete HOST:PORT every worker binds.
         command: how to start one worker (tests may name another launcher).
         metrics_dir: prometheus_client's multiprocess directory, or None.
+        config_file: the settings file given with ``--config``, or None.
     """
 
     settings: Settings
     listen: str
     command: Sequence[str] = WORKER_COMMAND
     metrics_dir: Path | None = None
+    config_file: Path | None = None
     workers: list[Worker] = field(default_factory=list)
     stopping: bool = False
 
@@ -181,6 +187,8 @@ class Supervisor:
                 f"{ENV_PREFIX}METRICS_LISTEN": "",  # the supervisor serves them
             }
         )
+        if self.config_file is not None:
+            env[f"{ENV_PREFIX}CONFIG"] = str(self.config_file.resolve())
         if self.metrics_dir is not None:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(self.metrics_dir)
         return env
@@ -212,8 +220,18 @@ class Supervisor:
             forget(pid, str(self.metrics_dir))  # type: ignore[no-untyped-call]
 
 
-def run(settings: Settings, command: Sequence[str] = WORKER_COMMAND) -> int:
+def run(
+    settings: Settings,
+    command: Sequence[str] = WORKER_COMMAND,
+    config_file: Path | None = None,
+) -> int:
     """Prepare storage, then supervise ``settings.worker_count`` workers.
+
+    Args:
+        settings: the supervisor's settings; workers get the same ones.
+        command: how to start one worker.
+        config_file: the settings file given with ``--config``, which the
+            workers read too.
 
     Returns:
         The exit status: 0 after a signal, 1 when workers keep failing.
@@ -221,13 +239,38 @@ def run(settings: Settings, command: Sequence[str] = WORKER_COMMAND) -> int:
     Raises:
         ConfigurationError: settings, the database or the port are unusable.
     """
-    created = asyncio.run(_prepare(settings))
-    print_created(created)
+    prepare_storage(settings)
     with _reserved(settings.listen) as listen, _metrics(settings) as metrics_dir:
-        return Supervisor(settings, listen, command, metrics_dir).run()
+        supervisor = Supervisor(settings, listen, command, metrics_dir, config_file)
+        return supervisor.run()
+
+
+def prepare_storage(settings: Settings) -> None:
+    """Prepare storage in a child process, which shows a new admin key.
+
+    Preparing needs most of the server's modules (sqlalchemy, alembic,
+    casbin, ...). The child takes them with it when it exits, so the
+    supervisor stays small while it watches the workers.
+
+    Raises:
+        ConfigurationError: settings or the database are unusable.
+    """
+    # fork: the supervisor has no threads and no server module yet, and the
+    # child keeps its logging set-up. The child's errors are raised here.
+    fork = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=1, mp_context=fork) as child:
+        child.submit(_prepare_and_show, settings).result()
+
+
+def _prepare_and_show(settings: Settings) -> None:
+    from megarouter.server import print_created
+
+    print_created(asyncio.run(_prepare(settings)))
 
 
 async def _prepare(settings: Settings) -> BootstrapResult | None:
+    from megarouter import components
+
     database, _, created = await components.prepare_storage(settings)
     await database.dispose()
     return created
@@ -270,6 +313,8 @@ def _metrics(settings: Settings) -> Iterator[Path | None]:
         return
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
+
+    from megarouter.metrics_http import serve_metrics
 
     directory = Path(tempfile.mkdtemp(prefix="megarouter-metrics-"))
     try:

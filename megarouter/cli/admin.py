@@ -19,21 +19,16 @@ from typer.core import TyperGroup
 
 from megarouter.cli import output
 from megarouter.cli.admin_session import (
-    MISSING_KEY,
+    ALL_PRINCIPALS,
+    API_KEY_ENV,
+    DEFAULT_TARGET,
+    TARGET_ENV,
     AdminSession,
     fail,
     org_name,
     parse_expiry,
     quoted,
     session_of,
-)
-from megarouter.client import (
-    ALL_PRINCIPALS,
-    API_KEY_ENV,
-    DEFAULT_TARGET,
-    TARGET_ENV,
-    MegaRouterRpcError,
-    MissingApiKey,
 )
 from megarouter.v1 import resources_pb2 as pb
 
@@ -45,13 +40,16 @@ class AdminGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
-        except MegaRouterRpcError as error:
+        except Exception as error:
             session = ctx.find_object(AdminSession)
-            output.report_error(error, session.target if session else DEFAULT_TARGET)
+            if session is None or not session.connected:
+                raise  # no call was made; --help and usage errors end here
+            from megarouter.client import MegaRouterRpcError
+
+            if not isinstance(error, MegaRouterRpcError):
+                raise
+            output.report_error(error, session.target)
             raise typer.Exit(1) from None
-        except MissingApiKey:
-            typer.echo(MISSING_KEY, err=True)
-            raise typer.Exit(2) from None
 
 
 app = typer.Typer(

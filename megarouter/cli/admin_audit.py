@@ -21,7 +21,7 @@ import typer
 from megarouter.cli import output
 from megarouter.cli.admin import app
 from megarouter.cli.admin_session import AdminSession, quoted, session_of
-from megarouter.client_transport import follow_pages
+from megarouter.cli.calls import follow_pages
 from megarouter.tenancy.listing import MAX_PAGE_SIZE
 from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import audit_pb2

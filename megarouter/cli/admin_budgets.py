@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from google.protobuf import field_mask_pb2
@@ -18,10 +18,11 @@ from google.protobuf import field_mask_pb2
 from megarouter.cli import output
 from megarouter.cli.admin import app
 from megarouter.cli.admin_session import AdminSession, fail, session_of
-from megarouter.client_transport import follow_pages, translated
-from megarouter.providers.spec import MICROS_PER_USD
-from megarouter.v1 import admin_service_pb2_grpc as api_grpc
+from megarouter.cli.calls import follow_pages, translated
 from megarouter.v1 import governance_pb2 as gov
+
+if TYPE_CHECKING:
+    from megarouter.v1 import admin_service_pb2_grpc as api_grpc
 
 budgets_app = typer.Typer(
     help="Spending limits on the org, teams, principals, keys and scenarios.",
@@ -77,6 +78,8 @@ PERIOD_LABEL = {value: key.value for key, value in PERIOD_TO_PB.items()}
 
 def usd_to_micros(amount: str, option: str) -> int:
     """Exact micro-dollars for a positive amount typed in US dollars."""
+    from megarouter.providers.spec import MICROS_PER_USD
+
     try:
         value = Decimal(amount.strip().removeprefix("$").replace(",", ""))
     except InvalidOperation:
@@ -91,6 +94,8 @@ def usd_to_micros(amount: str, option: str) -> int:
 
 def usd(micros: int) -> str:
     """``$1.25`` for 1,250,000 micro-dollars, without rounding."""
+    from megarouter.providers.spec import MICROS_PER_USD
+
     sign, micros = ("-", -micros) if micros < 0 else ("", micros)
     text = f"{(Decimal(micros) / MICROS_PER_USD).normalize():f}"
     whole, _, fraction = text.partition(".")

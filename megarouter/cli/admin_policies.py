@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from google.protobuf import field_mask_pb2
@@ -21,10 +21,11 @@ from megarouter.cli import output
 from megarouter.cli.admin import app
 from megarouter.cli.admin_providers import usd
 from megarouter.cli.admin_session import AdminSession, fail, session_of
-from megarouter.client import MegaRouterClient
-from megarouter.client_transport import follow_pages, translated
-from megarouter.providers.spec import MICROS_PER_USD
+from megarouter.cli.calls import follow_pages, translated
 from megarouter.v1 import routing_policy_pb2 as rp
+
+if TYPE_CHECKING:
+    from megarouter.client import MegaRouterClient
 
 policies_app = typer.Typer(
     help="Routing policies: how 'auto' picks a model.", no_args_is_help=True
@@ -74,6 +75,8 @@ class Clearable(enum.StrEnum):
 
 def usd_to_micros(amount: str, option: str) -> int:
     """Exact micro-dollars for an amount typed in US dollars."""
+    from megarouter.providers.spec import MICROS_PER_USD
+
     try:
         value = Decimal(amount)
     except InvalidOperation:

@@ -15,18 +15,19 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from megarouter.cli import output
 from megarouter.cli.admin import app
 from megarouter.cli.admin_session import AdminSession, fail, session_of
-from megarouter.client import MegaRouterClient
-from megarouter.client_transport import follow_pages, translated
-from megarouter.providers.spec import MICROS_PER_USD
+from megarouter.cli.calls import follow_pages, translated
 from megarouter.v1 import admin_service_pb2 as api
 from megarouter.v1 import resources_pb2 as pb
+
+if TYPE_CHECKING:
+    from megarouter.client import MegaRouterClient
 
 providers_app = typer.Typer(help="Providers the org may use.", no_args_is_help=True)
 models_app = typer.Typer(
@@ -59,6 +60,8 @@ MODE_TO_PB = {Mode.CHAT: pb.MODEL_MODE_CHAT, Mode.EMBEDDING: pb.MODEL_MODE_EMBED
 
 def micros_per_mtok(usd: str, option: str) -> int:
     """Exact micro-dollars for a price typed in dollars per million tokens."""
+    from megarouter.providers.spec import MICROS_PER_USD
+
     try:
         amount = Decimal(usd)
     except InvalidOperation:
@@ -73,6 +76,8 @@ def micros_per_mtok(usd: str, option: str) -> int:
 
 def usd(micros: int) -> str:
     """``$1.25`` for 1,250,000 micro-dollars, without rounding."""
+    from megarouter.providers.spec import MICROS_PER_USD
+
     amount = (Decimal(micros) / MICROS_PER_USD).normalize()
     text = f"{amount:f}"
     whole, _, fraction = text.partition(".")

@@ -8,7 +8,7 @@ as an amount means no limit of that kind.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from google.protobuf import field_mask_pb2
@@ -16,9 +16,11 @@ from google.protobuf import field_mask_pb2
 from megarouter.cli import output
 from megarouter.cli.admin import app
 from megarouter.cli.admin_session import AdminSession, fail, session_of
-from megarouter.client_transport import follow_pages, translated
-from megarouter.v1 import admin_service_pb2_grpc as api_grpc
+from megarouter.cli.calls import follow_pages, translated
 from megarouter.v1 import governance_pb2 as gov
+
+if TYPE_CHECKING:
+    from megarouter.v1 import admin_service_pb2_grpc as api_grpc
 
 ratelimits_app = typer.Typer(
     help="Requests and tokens per minute for teams and API keys.",

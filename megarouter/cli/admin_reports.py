@@ -18,7 +18,7 @@ import enum
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -28,27 +28,16 @@ from megarouter.cli import output
 from megarouter.cli.admin import app
 from megarouter.cli.admin_audit import parse_when
 from megarouter.cli.admin_session import AdminSession, fail, session_of
-from megarouter.client_transport import translated
-from megarouter.governance import analytics_charts as charts
-from megarouter.governance.analytics_burn import BurnRate
-from megarouter.governance.analytics_output import (
-    ReportTable,
-    format_usd,
-    to_csv,
-    to_json,
-    to_rich,
-)
-from megarouter.governance.analytics_reports import (
-    ConsumerLine,
-    ScenarioValue,
-    ScenarioValueReport,
-    TopConsumers,
-    UsageLine,
-    UsageReport,
-)
-from megarouter.governance.analytics_sql import Dimension, Granularity
-from megarouter.governance.analytics_waste import WasteLine, WasteReport
+from megarouter.cli.calls import translated
 from megarouter.v1 import governance_pb2 as gov
+
+# The analytics modules import sqlalchemy and numpy; the commands import them
+# when they run, so that `megarouter --help` need not.
+if TYPE_CHECKING:
+    from megarouter.governance.analytics_burn import BurnRate
+    from megarouter.governance.analytics_output import ReportTable
+    from megarouter.governance.analytics_reports import UsageReport
+    from megarouter.governance.analytics_sql import Dimension, Granularity
 
 report_app = typer.Typer(
     help="Usage reports: who relies on AI, what creates value, what is wasted.",
@@ -63,20 +52,53 @@ class Format(enum.StrEnum):
     JSON = "json"
 
 
+class DimensionChoice(enum.StrEnum):
+    """The analytics ``Dimension`` values, as choices (a test checks both agree)."""
+
+    TEAM = "team"
+    PRINCIPAL = "principal"
+    KEY = "key"
+    MODEL = "model"
+    PROVIDER = "provider"
+    TASK_TYPE = "task_type"
+    SCENARIO = "scenario"
+
+    @property
+    def dimension(self) -> Dimension:
+        from megarouter.governance.analytics_sql import Dimension
+
+        return Dimension(self.value)
+
+
+class GranularityChoice(enum.StrEnum):
+    """The analytics ``Granularity`` values, as choices (a test checks both agree)."""
+
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+    @property
+    def granularity(self) -> Granularity:
+        from megarouter.governance.analytics_sql import Granularity
+
+        return Granularity(self.value)
+
+
 DIMENSION_TO_PB = {
-    Dimension.TEAM: gov.USAGE_DIMENSION_TEAM,
-    Dimension.PRINCIPAL: gov.USAGE_DIMENSION_PRINCIPAL,
-    Dimension.KEY: gov.USAGE_DIMENSION_KEY,
-    Dimension.MODEL: gov.USAGE_DIMENSION_MODEL,
-    Dimension.PROVIDER: gov.USAGE_DIMENSION_PROVIDER,
-    Dimension.TASK_TYPE: gov.USAGE_DIMENSION_TASK_TYPE,
-    Dimension.SCENARIO: gov.USAGE_DIMENSION_SCENARIO,
+    DimensionChoice.TEAM: gov.USAGE_DIMENSION_TEAM,
+    DimensionChoice.PRINCIPAL: gov.USAGE_DIMENSION_PRINCIPAL,
+    DimensionChoice.KEY: gov.USAGE_DIMENSION_KEY,
+    DimensionChoice.MODEL: gov.USAGE_DIMENSION_MODEL,
+    DimensionChoice.PROVIDER: gov.USAGE_DIMENSION_PROVIDER,
+    DimensionChoice.TASK_TYPE: gov.USAGE_DIMENSION_TASK_TYPE,
+    DimensionChoice.SCENARIO: gov.USAGE_DIMENSION_SCENARIO,
 }
 GRANULARITY_TO_PB = {
-    Granularity.HOUR: gov.USAGE_GRANULARITY_HOUR,
-    Granularity.DAY: gov.USAGE_GRANULARITY_DAY,
-    Granularity.WEEK: gov.USAGE_GRANULARITY_WEEK,
-    Granularity.MONTH: gov.USAGE_GRANULARITY_MONTH,
+    GranularityChoice.HOUR: gov.USAGE_GRANULARITY_HOUR,
+    GranularityChoice.DAY: gov.USAGE_GRANULARITY_DAY,
+    GranularityChoice.WEEK: gov.USAGE_GRANULARITY_WEEK,
+    GranularityChoice.MONTH: gov.USAGE_GRANULARITY_MONTH,
 }
 
 OrgOption = Annotated[
@@ -147,6 +169,8 @@ def usage_report(
     granularity: Granularity | None,
     response: gov.GetUsageReportResponse,
 ) -> UsageReport:
+    from megarouter.governance.analytics_reports import UsageLine, UsageReport
+
     lines = tuple(
         UsageLine(
             group={d.value: line.group.get(d.value, "") for d in group_by},
@@ -166,6 +190,8 @@ def usage_report(
 
 def show(table: ReportTable, fmt: Format, *extras: RenderableType | str | None) -> None:
     """Print a report's table in the chosen format; extras follow a table."""
+    from megarouter.governance.analytics_output import to_csv, to_json, to_rich
+
     if fmt is Format.CSV:
         typer.echo(to_csv(table), nl=False)
         return
@@ -191,11 +217,11 @@ def saved(drawn: Path | None) -> str | None:
 def usage(
     ctx: typer.Context,
     by: Annotated[
-        list[Dimension] | None,
+        list[DimensionChoice] | None,
         typer.Option("--by", help="Group by this dimension (repeatable)."),
     ] = None,
     granularity: Annotated[
-        Granularity | None,
+        GranularityChoice | None,
         typer.Option("--granularity", help="Cut time into hours, days, ..."),
     ] = None,
     since: SinceOption = "30d",
@@ -207,6 +233,9 @@ def usage(
 ) -> None:
     """Usage and cost, grouped by team, principal, key, model, provider,
     task type or scenario, and by time."""
+    from megarouter.governance import analytics_charts as charts
+    from megarouter.governance.analytics_output import format_usd
+
     if chart is not None and granularity is None:
         fail("--chart draws cost over time: pass --granularity too", 2)
     session = session_of(ctx)
@@ -223,7 +252,12 @@ def usage(
     )
     with translated():
         response = session.client.admin.GetUsageReport(request)
-    report = usage_report(scope, group_by, granularity, response)
+    report = usage_report(
+        scope,
+        [d.dimension for d in group_by],
+        granularity.granularity if granularity else None,
+        response,
+    )
 
     drawn = charts.cost_over_time_chart(report, chart) if chart else None
     trend = None
@@ -243,8 +277,8 @@ def usage(
 def teams(
     ctx: typer.Context,
     by: Annotated[
-        Dimension, typer.Option("--by", help="What a consumer is.")
-    ] = Dimension.TEAM,
+        DimensionChoice, typer.Option("--by", help="What a consumer is.")
+    ] = DimensionChoice.TEAM,
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many.")] = 10,
     since: SinceOption = "30d",
     until: UntilOption = None,
@@ -254,6 +288,9 @@ def teams(
     org: OrgOption = None,
 ) -> None:
     """Which teams (or principals, models, ...) rely on AI most."""
+    from megarouter.governance import analytics_charts as charts
+    from megarouter.governance.analytics_reports import ConsumerLine, TopConsumers
+
     session = session_of(ctx)
     scope = report_scope(session, org, since, until, team)
     request = gov.GetTopConsumersRequest(
@@ -265,7 +302,7 @@ def teams(
         _org_id(scope),
         _time(scope.start_time),
         _time(scope.end_time),
-        by,
+        by.dimension,
         response.total_calls,
         response.total_cost_micros,
         response.total_active_principals,
@@ -302,6 +339,12 @@ def scenarios(
     org: OrgOption = None,
 ) -> None:
     """Which scenarios create value: cost against feedback scores."""
+    from megarouter.governance import analytics_charts as charts
+    from megarouter.governance.analytics_reports import (
+        ScenarioValue,
+        ScenarioValueReport,
+    )
+
     session = session_of(ctx)
     scope = report_scope(session, org, since, until, team)
     with translated():
@@ -347,6 +390,11 @@ def budget(
     org: OrgOption = None,
 ) -> None:
     """Is the budget used well: its pace and when it runs out at that pace."""
+    from megarouter.governance import analytics_charts as charts
+    from megarouter.governance.analytics_burn import BurnRate
+    from megarouter.governance.analytics_reports import UsageLine, UsageReport
+    from megarouter.governance.analytics_sql import Granularity
+
     session = session_of(ctx)
     request = gov.GetBudgetBurnRequest(name=session.name(name, "budgets", org))
     with translated():
@@ -398,7 +446,7 @@ def verdict(burn: BurnRate) -> str:
 def waste(
     ctx: typer.Context,
     by: Annotated[
-        list[Dimension] | None,
+        list[DimensionChoice] | None,
         typer.Option("--by", help="Also split by this dimension (repeatable)."),
     ] = None,
     since: SinceOption = "30d",
@@ -408,6 +456,9 @@ def waste(
     org: OrgOption = None,
 ) -> None:
     """Where usage is wasted: simple tasks run on premium models."""
+    from megarouter.governance import analytics_charts as charts
+    from megarouter.governance.analytics_waste import WasteLine, WasteReport
+
     session = session_of(ctx)
     scope = report_scope(session, org, since, until, team)
     request = gov.GetWasteReportRequest(
@@ -418,7 +469,7 @@ def waste(
     names = tuple(
         d.value
         for d in dict.fromkeys(by or [])
-        if d not in (Dimension.TASK_TYPE, Dimension.MODEL)
+        if d not in (DimensionChoice.TASK_TYPE, DimensionChoice.MODEL)
     )
     report = WasteReport(
         _org_id(scope),

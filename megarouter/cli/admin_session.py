@@ -11,19 +11,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from megarouter.client import (
-    ALL_PRINCIPALS,
-    API_KEY_ENV,
-    MegaRouterClient,
-    MissingApiKey,
-)
+if TYPE_CHECKING:
+    from megarouter.client import MegaRouterClient
+
+# The client's names for these (megarouter.client_transport), repeated because
+# that module imports grpc, which `megarouter --help` should not wait for.
+# tests/cli/test_cli_imports.py checks that both agree.
+DEFAULT_TARGET = "127.0.0.1:50051"
+TARGET_ENV = "MEGAROUTER_TARGET"
+API_KEY_ENV = "MEGAROUTER_API_KEY"
+ALL_PRINCIPALS = "-"
 
 MISSING_KEY = (
-    f"error: no API key: pass --key KEY or set {API_KEY_ENV}. The first admin "
+    f"no API key: pass --key KEY or set {API_KEY_ENV}. The first admin "
     "key is printed by `megarouter serve` when it creates the database."
 )
 
@@ -40,12 +44,19 @@ class AdminSession:
 
     @property
     def client(self) -> MegaRouterClient:
-        """The client, connected on first use; MissingApiKey without a key."""
+        """The client, connected on first use; exits with status 2 without a key."""
         if self._client is None:
             if not self.key:
-                raise MissingApiKey(f"no API key: pass --key or set {API_KEY_ENV}")
+                fail(MISSING_KEY, 2)
+            from megarouter.client import MegaRouterClient
+
             self._client = MegaRouterClient(self.target, self.key, timeout=self.timeout)
         return self._client
+
+    @property
+    def connected(self) -> bool:
+        """Whether a client was made, and so whether a call may have failed."""
+        return self._client is not None
 
     def caller(self, attribute: str) -> str:
         """The caller's ``org`` or ``principal`` name, asked for once."""

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import typer
 
-from megarouter.config import load_settings
 from megarouter.errors import ConfigurationError
-from megarouter.routing.prompt_samples import prune_prompt_samples
-from megarouter.store import migrations
-from megarouter.store.database import Database
+
+# The store and the settings import sqlalchemy and pydantic: each command
+# imports them when it runs, so that `megarouter --help` need not.
 
 app = typer.Typer(help="Database schema and stored prompts.", no_args_is_help=True)
 
@@ -30,6 +29,8 @@ def upgrade(
     config: Path | None = typer.Option(None, "--config", help="A TOML settings file."),
 ) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
+    from megarouter.store import migrations
+
     url = _database_url(database_url, config)
     migrations.upgrade(url, revision)
     typer.echo(f"database upgraded to {revision}")
@@ -65,6 +66,10 @@ def prune_prompts(
 
 
 async def _prune(url: str, before: datetime, org: str | None) -> int:
+    from megarouter.routing.prompt_samples import prune_prompt_samples
+    from megarouter.store import migrations
+    from megarouter.store.database import Database
+
     database = Database(url)
     try:
         await migrations.require_current(database)
@@ -77,6 +82,8 @@ async def _prune(url: str, before: datetime, org: str | None) -> int:
 
 
 def _database_url(database_url: str | None, config: Path | None) -> str:
+    from megarouter.config import load_settings
+
     try:
         settings = load_settings(config, database_url=database_url)
     except ConfigurationError as exc:

@@ -14,7 +14,9 @@ app = typer.Typer(
 
 def _register_subcommands() -> None:
     # Each area owns one module with a typer app; importing them here keeps
-    # `megarouter --help` listing every command.
+    # `megarouter --help` listing every command. So that it stays quick, those
+    # modules import grpc, the store, numpy and the server inside their
+    # commands (tests/cli/test_cli_imports.py checks).
     from megarouter.cli import admin, db, router, serve
 
     app.command("serve")(serve.serve)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from google.protobuf import json_format
@@ -19,8 +19,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
 from rich.table import Table
 
-from megarouter.client import MegaRouterRpcError
 from megarouter.v1 import resources_pb2 as pb
+
+if TYPE_CHECKING:
+    from megarouter.client import MegaRouterRpcError
 
 Cell = Callable[[Any], str]
 Column = tuple[str, Cell]

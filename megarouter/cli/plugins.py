@@ -7,25 +7,30 @@ or the database.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from megarouter.config import load_settings
 from megarouter.errors import ConfigurationError
 from megarouter.plugin_template import scaffold_plugin
-from megarouter.providers.registry import (
-    PluginOrigin,
-    ProviderRegistry,
-    RegisteredModel,
-)
-from megarouter.providers.spec import MICROS_PER_USD, ModelMode, Price
+
+# Loading plugins needs the settings and the provider machinery (pydantic,
+# httpx); the commands import them when they run, so `megarouter --help`
+# need not.
+if TYPE_CHECKING:
+    from megarouter.providers.registry import (
+        PluginOrigin,
+        ProviderRegistry,
+        RegisteredModel,
+    )
+    from megarouter.providers.spec import Price
 
 app = typer.Typer(
     help="Provider plugins: list the installed ones, scaffold a new one.",
@@ -36,6 +41,13 @@ models_app = typer.Typer(
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON, not a table.")]
+
+
+class Mode(enum.StrEnum):
+    """``ModelMode``'s values, as choices (a test checks both agree)."""
+
+    CHAT = "chat"
+    EMBEDDING = "embedding"
 
 
 @dataclass(slots=True)
@@ -62,6 +74,9 @@ class PluginSummary:
 
 def load_installed_plugins() -> ProviderRegistry:
     """A registry loaded from the installed plugins the settings allow."""
+    from megarouter.config import load_settings
+    from megarouter.providers.registry import ProviderRegistry
+
     try:
         allow = load_settings().plugin_allow_list
     except ConfigurationError as exc:
@@ -153,6 +168,8 @@ def _table(title: str, *columns: str) -> Table:
 
 def format_usd_per_mtok(micros: int) -> str:
     """``$0.15`` for 150_000 micro-dollars; cents always shown, never rounded."""
+    from megarouter.providers.spec import MICROS_PER_USD
+
     dollars = Decimal(micros) / MICROS_PER_USD
     if dollars == dollars.quantize(Decimal("0.01")):
         return f"${dollars:.2f}"
@@ -207,7 +224,7 @@ def list_models(
         str | None, typer.Option("--provider", help="Only this provider's models.")
     ] = None,
     mode: Annotated[
-        ModelMode | None, typer.Option("--mode", help="Only chat or embedding models.")
+        Mode | None, typer.Option("--mode", help="Only chat or embedding models.")
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -220,7 +237,7 @@ def list_models(
         entry
         for entry in registry.models()
         if (provider is None or entry.provider.name == provider)
-        and (mode is None or entry.model.mode is mode)
+        and (mode is None or entry.model.mode.value == mode.value)
     ]
 
     if as_json:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -25,33 +25,18 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
-from megarouter.cli.router_store import BaseData, StoreFilter, fit_from_store
-from megarouter.cli.router_store import database_url as store_database_url
 from megarouter.errors import MegaRouterError
-from megarouter.routing.bundle import (
-    RouterBundle,
-    load_bundle,
-    load_default_bundle,
-    save_bundle,
-)
-from megarouter.routing.costs import fit_costs
-from megarouter.routing.crossval import (
-    evaluate_predictions,
-    out_of_fold,
-    prior_only,
-    protocol_folds,
-)
-from megarouter.routing.evaluation import RouterReport, report_to_dict
-from megarouter.routing.explain import explain
-from megarouter.routing.outcomes import OutcomeData, load_outcomes
-from megarouter.routing.production import DEFAULT_MIN_ROWS
-from megarouter.routing.quality import QualityFitParams, fit_quality
-from megarouter.routing.reference import fit_reference
-from megarouter.routing.tasks import (
-    fit_task_classifier,
-    load_default_task_classifier,
-    load_labelled_prompts,
-)
+
+# The routing modules import numpy, scipy and sqlalchemy; the commands import
+# them when they run, so that `megarouter --help` need not.
+if TYPE_CHECKING:
+    from megarouter.routing.evaluation import RouterReport
+    from megarouter.routing.outcomes import OutcomeData
+    from megarouter.routing.quality import QualityFitParams
+
+# megarouter.routing.production's default, repeated for the --min-rows help;
+# tests/cli/test_cli_imports.py checks that both agree.
+DEFAULT_MIN_ROWS = 30
 
 app = typer.Typer(help="Fit and evaluate the learned router.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -75,6 +60,8 @@ def _progress() -> Iterator[Progress]:
 
 def _load(data: Path, sample: int | None) -> OutcomeData:
     """Read outcome data, turning our errors into a clean CLI exit."""
+    from megarouter.routing.outcomes import load_outcomes
+
     try:
         return load_outcomes(data, sample)
     except MegaRouterError as exc:
@@ -84,6 +71,8 @@ def _load(data: Path, sample: int | None) -> OutcomeData:
 
 def _params(max_iter: int | None) -> QualityFitParams:
     """Default fit parameters, with the iteration cap overridden if given."""
+    from megarouter.routing.quality import QualityFitParams
+
     defaults = QualityFitParams()
     if max_iter is None:
         return defaults
@@ -100,6 +89,14 @@ def _cross_validate(
     router: str = "quality",
 ) -> RouterReport:
     """Fit per fold and report on the out-of-fold predictions."""
+    from megarouter.routing.crossval import (
+        evaluate_predictions,
+        out_of_fold,
+        prior_only,
+        protocol_folds,
+    )
+    from megarouter.routing.reference import fit_reference
+
     fold = protocol_folds(outcomes, protocol, folds)
     n_folds = len(set(fold.tolist()))
     task = progress.add_task(f"{protocol}: fitting folds", total=n_folds)
@@ -153,6 +150,10 @@ def fit(
     ),
 ) -> None:
     """Fit the quality predictor on DATA, or on production, into an artifact."""
+    from megarouter.routing.bundle import RouterBundle, save_bundle
+    from megarouter.routing.costs import fit_costs
+    from megarouter.routing.quality import fit_quality
+
     if from_store:
         if data is not None:
             raise typer.BadParameter(
@@ -164,6 +165,9 @@ def fit(
                 "each, and the figures compare every model on every prompt",
                 param_hint="--cv",
             )
+        from megarouter.cli.router_store import BaseData, StoreFilter, fit_from_store
+        from megarouter.cli.router_store import database_url as store_database_url
+
         fit_from_store(
             output,
             store_database_url(database_url, config),
@@ -223,6 +227,8 @@ def evaluate(
     ),
 ) -> None:
     """Sweep the willingness to pay and report the quality-cost curve."""
+    from megarouter.routing.evaluation import report_to_dict
+
     outcomes = _load(data, sample)
     models = [m.strip() for m in pool.split(",")] if pool else None
     protocols = PROTOCOLS if protocol == "both" else (protocol,)
@@ -267,6 +273,11 @@ def _evaluate_artifact(
     outcomes: OutcomeData, artifact: Path, pool: list[str] | None, progress: Progress
 ) -> RouterReport:
     """Route every prompt with a fitted artifact, without refitting."""
+    import numpy as np
+
+    from megarouter.routing.bundle import load_bundle
+    from megarouter.routing.crossval import evaluate_predictions
+
     bundle = load_bundle(artifact)
     task = progress.add_task("predicting", total=len(outcomes))
     rows = []
@@ -284,6 +295,8 @@ def fit_tasks(
     output: Path = typer.Option(..., "-o", "--output", help="Artifact directory."),
 ) -> None:
     """Fit the task-type classifier on labelled prompts."""
+    from megarouter.routing.tasks import fit_task_classifier, load_labelled_prompts
+
     prompts, labels = load_labelled_prompts(data)
     with _progress() as progress:
         progress.add_task("fitting task classifier", total=None)
@@ -300,6 +313,10 @@ def predict(
     ),
 ) -> None:
     """Show each known model's predicted quality and cost for PROMPT."""
+    from megarouter.routing.bundle import load_bundle, load_default_bundle
+    from megarouter.routing.explain import explain
+    from megarouter.routing.tasks import load_default_task_classifier
+
     bundle = load_bundle(artifact) if artifact else load_default_bundle()
     models = bundle.predictor.models
     quality = bundle.predictor.predict(prompt, models)

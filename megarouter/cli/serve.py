@@ -6,14 +6,14 @@ import asyncio
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from megarouter import workers as workers_module
-from megarouter.config import load_settings
 from megarouter.errors import ConfigurationError
-from megarouter.server import print_bootstrap
-from megarouter.server import serve as run_server
+
+if TYPE_CHECKING:
+    from megarouter.config import Settings
 
 
 def serve(
@@ -37,6 +37,8 @@ def serve(
     ),
 ) -> None:
     """Run the MegaRouter gRPC server until SIGTERM or SIGINT."""
+    from megarouter.config import load_settings
+
     try:
         settings = load_settings(
             config, listen=listen, database_url=database_url, workers=workers
@@ -46,18 +48,28 @@ def serve(
         raise typer.Exit(2) from None
     configure_logging(settings.log_level)
     try:
-        if worker:
-            parent = os.getppid()
-            asyncio.run(run_server(settings, reuse_port=True, parent_pid=parent))
-        elif settings.worker_count > 1:
-            raise typer.Exit(workers_module.run(settings))
-        else:
-            asyncio.run(run_server(settings, announce=print_bootstrap))
+        if not worker and settings.worker_count > 1:
+            # The supervisor imports no server module: it only starts workers.
+            from megarouter import workers as workers_module
+
+            raise typer.Exit(workers_module.run(settings, config_file=config))
+        run_server(settings, worker)
     except ConfigurationError as exc:
         typer.echo(f"megarouter: {exc}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         pass
+
+
+def run_server(settings: Settings, worker: bool) -> None:
+    """Serve in this process: alone, or as one worker of a supervisor."""
+    from megarouter import server
+
+    if worker:
+        parent = os.getppid()
+        asyncio.run(server.serve(settings, reuse_port=True, parent_pid=parent))
+    else:
+        asyncio.run(server.serve(settings, announce=server.print_bootstrap))
 
 
 def configure_logging(level: str) -> None:

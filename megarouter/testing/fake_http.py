@@ -71,6 +71,8 @@ class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients dropping pooled keep-alive connections is normal here.
         pass
+
+
 Handler = Callable[[FakeRequest], FakeResponse]
 
 

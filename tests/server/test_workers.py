@@ -105,13 +105,26 @@ def worker_pids(server: ServerProcess) -> set[int]:
 
 async def wait_for_workers(server: ServerProcess, count: int) -> set[int]:
     """The worker pids, once there are ``count`` of them and all serve."""
+    port = int(server.target.rsplit(":", 1)[1])
     for _ in range(300):
         pids = worker_pids(server)
-        if len(pids) == count:
+        # Each worker listens: before that, the kernel gives every new
+        # connection to the workers that do.
+        if len(pids) == count and all(listening(pid, port) for pid in pids):
             await wait_serving(server.target)
             return pids
         await asyncio.sleep(0.1)
     raise AssertionError(f"expected {count} workers, have {worker_pids(server)}")
+
+
+def listening(pid: int, port: int) -> bool:
+    try:
+        connections = psutil.Process(pid).net_connections("tcp")
+    except psutil.NoSuchProcess:
+        return False
+    return any(
+        c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections
+    )
 
 
 def request(number: int) -> api.CompleteRequest:

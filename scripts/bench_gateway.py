@@ -102,6 +102,7 @@ def running_systems(
     litellm_workers: int,
     megarouter_workers: int,
     baseline: Path | None = None,
+    settings_env: dict[str, str] | None = None,
 ) -> Iterator[Systems]:
     """Start the upstream, the echo floor and the gateways; stop them all after."""
     servers: dict[str, ServerProcess] = {}
@@ -117,7 +118,10 @@ def running_systems(
         servers[MEGAROUTER], key = start_megarouter(
             directory,
             upstream.port,
-            extra_env={"MEGAROUTER_WORKERS": str(megarouter_workers)},
+            extra_env={
+                "MEGAROUTER_WORKERS": str(megarouter_workers),
+                **(settings_env or {}),
+            },
         )
         targets = {
             DIRECT: Target(
@@ -415,6 +419,14 @@ def main() -> None:
     )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument(
+        "--megarouter-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for this tree's MegaRouter only, such as "
+        "MEGAROUTER_SQLITE_SYNCHRONOUS=FULL (repeatable)",
+    )
+    parser.add_argument(
         "--baseline-tree",
         type=Path,
         metavar="DIR",
@@ -463,6 +475,7 @@ def main() -> None:
                 args.litellm_workers,
                 args.megarouter_workers,
                 args.baseline_tree,
+                dict(item.split("=", 1) for item in args.megarouter_env),
             ) as systems:
                 for target in systems.targets.values():
                     wait_answering(load, target)

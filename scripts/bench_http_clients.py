@@ -1,11 +1,10 @@
 """Measure httpx against aiohttp as the provider HTTP client, side by side.
 
 An aiohttp server in a child process plays a provider on loopback: a small
-JSON chat completion, and an SSE stream of 20 events. Three clients, each
+JSON chat completion, and an SSE stream of 20 events. Four clients, each
 one pooled session configured as MegaRouter configures its provider clients
 (200 connections), take turns for ``--rounds`` rounds; each measure's median
-is printed, with the machine, and the ratios of the middle client to the
-other two:
+is printed, with the machine, and ratios between neighbouring clients:
 
 - latency: requests one at a time (after a warm-up at 50 in flight);
 - throughput: requests with 50 in flight, and the client's CPU per request;
@@ -13,28 +12,34 @@ other two:
 
 The clients: ``httpx`` (``new_client(..., transport_kind="httpx")``: httpx
 on httpcore's pool), ``httpx+aio`` (``new_client``'s default: httpx's API
-on aiohttp's pool through ``megarouter.providers.transport``), and
-``aiohttp`` alone, the floor.
+on aiohttp's pool through ``megarouter.providers.transport``), ``short``
+(``post_json`` and ``stream_json`` on that default client: what the
+first-party adapters call), and ``aiohttp`` alone, the floor.
 
 Run: ``python scripts/bench_http_clients.py [--requests N] [--rounds R]``.
 
-One run on the 2-core development machine (``--requests 500 --rounds 5``,
-load average 4.5 at start: other sessions shared the machine, so read the
-ratios, not the absolute numbers)::
+A run on the 2-core development machine (``--requests 500 --rounds 5``,
+December 4, at 286d1da plus the short path, AMD EPYC, other sessions
+sharing the machine, so read the ratios)::
 
-    measure (median)           httpx   httpx+aio     aiohttp   aio/httpx aio/aiohttp
-    latency p50 (ms)            2.08        0.41        0.18        0.20        2.33
-    latency p99 (ms)            5.71        1.03        0.30        0.18        3.43
-    requests/s (x50)          267.78     2798.46     6754.02       10.45        0.41
-    client CPU us/req        3448.22      285.20       99.43        0.08        2.87
-    streams/s (x20)           544.23     1506.10     3197.06        2.77        0.47
+    measure (median)       httpx  httpx+aio   short  aiohttp  short/httpx+aio
+    latency p50 (ms)        2.67       0.67    0.63     0.41             0.93
+    latency p99 (ms)        4.98       1.45    1.01     0.86             0.70
+    requests/s (x50)      296.52    2546.41 3992.74  7741.08             1.57
+    client CPU us/req    3342.70     392.70  250.45   125.79             0.64
+    streams/s (x20)       482.79    1613.15 2261.40  2369.79             1.40
+
+An earlier run (before the short path existed; load average 4.5) gave
+3,448 µs of client CPU per request for ``httpx`` against 285 for
+``httpx+aio`` and 99 for ``aiohttp``.
 
 Profiling the httpx client shows the time in httpcore's connection pool
 (``_assign_requests_to_connections`` checks every pooled connection, and
 polls each idle socket, on every request), so its cost grows with the
 number of connections: the larger a provider's pool, the worse. What is
-left between ``httpx+aio`` and ``aiohttp`` is httpx's own request and
-response objects, which every adapter is written against.
+left between ``httpx+aio`` and ``aiohttp`` is httpx's request building and
+send pipeline, which ``short`` skips, and httpx's response object, which
+it keeps: that is what adapters read.
 """
 
 from __future__ import annotations
@@ -56,7 +61,7 @@ import aiohttp
 from aiohttp import web
 from bench import machine
 
-from megarouter.providers.http import TransportKind, new_client
+from megarouter.providers.http import TransportKind, new_client, post_json, stream_json
 from megarouter.providers.spec import ProviderSpec
 
 CHAT_BODY = json.dumps(
@@ -148,6 +153,25 @@ class HttpxOverAiohttpClient(HttpxClient):
     kind: TransportKind = "aiohttp"
 
 
+class ShortPathClient(HttpxClient):
+    """What the first-party adapters call: ``post_json`` and ``stream_json``
+    on ``new_client``'s default client, which skip httpx's request pipeline."""
+
+    name = "short"
+    kind: TransportKind = "aiohttp"
+
+    async def chat(self) -> None:
+        response = await post_json(self.client, "/v1/chat/completions", REQUEST)
+        response.raise_for_status()
+        json.loads(response.content)
+
+    async def stream(self) -> None:
+        async with stream_json(self.client, "/v1/stream", REQUEST) as response:
+            response.raise_for_status()
+            async for _line in response.aiter_lines():
+                pass
+
+
 class AiohttpClient:
     name = "aiohttp"
 
@@ -177,7 +201,7 @@ class AiohttpClient:
         await self.session.close()
 
 
-CLIENTS = (HttpxClient, HttpxOverAiohttpClient, AiohttpClient)
+CLIENTS = (HttpxClient, HttpxOverAiohttpClient, ShortPathClient, AiohttpClient)
 
 
 # --- the measurements -------------------------------------------------------------
@@ -233,15 +257,16 @@ async def run(base_url: str, requests: int, rounds: int) -> None:
                 await client.aclose()
 
     names = list(runs)
-    base, ours, floor = names
+    base, ours, short, floor = names
+    pairs = ((ours, base), (short, ours), (short, floor))
     header = "".join(f"{n:>12}" for n in names)
-    print(f"{'measure (median)':<20}{header}{'aio/httpx':>12}{'aio/aiohttp':>12}")
+    header += "".join(f"{f'{a}/{b}':>20}" for a, b in pairs)
+    print(f"{'measure (median)':<20}{header}")
     for key in runs[names[0]][0]:
         medians = {n: statistics.median(r[key] for r in runs[n]) for n in names}
         cells = "".join(f"{medians[n]:>12.2f}" for n in names)
-        ratios = f"{medians[ours] / medians[base]:>12.2f}"
-        ratios += f"{medians[ours] / medians[floor]:>12.2f}"
-        print(f"{key:<20}{cells}{ratios}")
+        cells += "".join(f"{medians[a] / medians[b]:>20.2f}" for a, b in pairs)
+        print(f"{key:<20}{cells}")
 
 
 def describe_machine(requests: int, rounds: int) -> None:

@@ -7,7 +7,7 @@ import email.utils
 import json
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, Literal
@@ -152,12 +152,13 @@ async def post_json(
 
     The same request, byte for byte, as ``await client.post(url,
     json=body, params=params, headers=headers, timeout=timeout)``, and the
-    same response and errors, except that the response has no ``request``
-    attached. On a client from :func:`new_client` with the aiohttp
-    transport it goes straight to aiohttp and skips building httpx's
-    request and running its send pipeline, which is most of httpx's CPU per
-    call. Any other client (a test's ``MockTransport``, say), or one with
-    event hooks or auth, takes ``client.post``.
+    same response and errors (errors carry no request; the response's
+    ``request`` is built the first time it is read). On a client from
+    :func:`new_client` with the aiohttp transport it goes straight to
+    aiohttp and skips building httpx's request and running its send
+    pipeline, which is most of httpx's CPU per call. Any other client (a
+    test's ``MockTransport``, say), or one with event hooks or auth, takes
+    ``client.post``.
     """
     short, target = _short_path(client, url, params or {})
     if short is None or target is None:
@@ -165,8 +166,14 @@ async def post_json(
             url, json=body, params=params, headers=headers, timeout=timeout
         )
     content, wire = _json_request(client, body, headers, target)
+    timeouts = _timeouts(client, timeout)
     return await short.transport.send_whole(
-        "POST", target.url, wire, content, _timeouts(client, timeout)
+        "POST",
+        target.url,
+        wire,
+        content,
+        timeouts,
+        _request_factory(target, wire, content, timeouts),
     )
 
 
@@ -196,8 +203,14 @@ async def stream_json(
             yield response
         return
     content, wire = _json_request(client, body, headers, target)
+    timeouts = _timeouts(client, timeout)
     response = await short.transport.open_stream(
-        "POST", target.url, wire, content, _timeouts(client, timeout)
+        "POST",
+        target.url,
+        wire,
+        content,
+        timeouts,
+        _request_factory(target, wire, content, timeouts),
     )
     try:
         yield response
@@ -217,6 +230,26 @@ def _short_path(
     ):
         return None, None
     return short, short.target(client, url, params)
+
+
+def _request_factory(
+    target: _Target,
+    headers: list[tuple[str, str]],
+    content: bytes,
+    timeouts: dict[str, float | None],
+) -> Callable[[], httpx.Request]:
+    """Builds, when asked, the httpx request equal to what was sent."""
+
+    def build() -> httpx.Request:
+        return httpx.Request(
+            "POST",
+            httpx.URL(str(target.url)),
+            headers=headers,
+            content=content,
+            extensions={"timeout": timeouts},
+        )
+
+    return build
 
 
 def _json_request(

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
 
 import aiohttp
@@ -101,6 +101,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers: list[tuple[str, str]],
         body: bytes | None,
         timeouts: Mapping[str, float | None],
+        request: Callable[[], httpx.Request] | None = None,
     ) -> httpx.Response:
         """Send a request already in wire form; its body is read as it comes.
 
@@ -108,10 +109,12 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         no :class:`httpx.Request` is built. ``headers`` go out as given, in
         order; aiohttp adds only what is missing of Host and Content-Length.
         Errors are the httpx errors :meth:`handle_async_request` raises,
-        without a request attached. Close the response when done.
+        without a request attached. ``request`` builds the
+        :class:`httpx.Request` that ``response.request`` returns, the first
+        time it is read. Close the response when done.
         """
         response = await self._send(method, url, headers, body, timeouts)
-        return _response(response, _ResponseStream(None, response))
+        return _response(response, _ResponseStream(None, response), request)
 
     async def send_whole(
         self,
@@ -120,6 +123,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers: list[tuple[str, str]],
         body: bytes | None,
         timeouts: Mapping[str, float | None],
+        request: Callable[[], httpx.Request] | None = None,
     ) -> httpx.Response:
         """As :meth:`open_stream`, with the whole body read before it returns.
 
@@ -136,7 +140,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise
         response.release()
         # Still encoded: httpx decodes it by the response's own headers.
-        return _response(response, content)
+        return _response(response, content, request)
 
     async def _send(
         self,
@@ -193,7 +197,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
 
 def _response(
-    response: aiohttp.ClientResponse, body: bytes | httpx.AsyncByteStream
+    response: aiohttp.ClientResponse,
+    body: bytes | httpx.AsyncByteStream,
+    request: Callable[[], httpx.Request] | None = None,
 ) -> httpx.Response:
     """httpx's response for aiohttp's: a body in memory, or one to stream."""
     version = response.version or aiohttp.HttpVersion11
@@ -201,19 +207,49 @@ def _response(
         "http_version": f"HTTP/{version.major}.{version.minor}".encode(),
         "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
     }
+    kind = httpx.Response if request is None else _LazyRequestResponse
     if isinstance(body, bytes):
-        return httpx.Response(
+        built = kind(
             response.status,
             headers=response.raw_headers,
             content=body,
             extensions=extensions,
         )
-    return httpx.Response(
-        response.status,
-        headers=response.raw_headers,
-        stream=body,
-        extensions=extensions,
-    )
+    else:
+        built = kind(
+            response.status,
+            headers=response.raw_headers,
+            stream=body,
+            extensions=extensions,
+        )
+    if isinstance(built, _LazyRequestResponse):
+        built.request_factory = request
+    return built
+
+
+class _LazyRequestResponse(httpx.Response):
+    """A response whose ``request`` is built only if someone reads it.
+
+    The short path sends no :class:`httpx.Request`; building one for every
+    call would cost much of what the path saves, and adapters rarely look.
+    ``raise_for_status()`` and error messages that name the URL do.
+    """
+
+    request_factory: Callable[[], httpx.Request] | None = None
+
+    @property
+    def request(self) -> httpx.Request:
+        if self._request is None and self.request_factory is not None:
+            self._request = self.request_factory()
+        return super().request
+
+    @request.setter
+    def request(self, value: httpx.Request) -> None:
+        self._request = value
+
+    def raise_for_status(self) -> httpx.Response:
+        _ = self.request  # httpx reads the attribute behind the property
+        return super().raise_for_status()
 
 
 class _ResponseStream(httpx.AsyncByteStream):

@@ -877,3 +877,25 @@ async def test_stream_json_left_early_drops_its_connection_errors_as_httpx() -> 
         with pytest.raises(httpx.RemoteProtocolError):
             async with stream_json(http, "/s", {}) as response:
                 await response.aread()
+
+
+async def test_short_path_responses_build_their_request_when_read() -> None:
+    async def respond(request: RawRequest, reader: Any, writer: Any) -> None:
+        writer.write(answer(b"{}", status="404 Not Found"))
+        await writer.drain()
+
+    params, headers = {"v": "1"}, {"x-api-key": "k"}
+    async with RawServer(respond) as server, short_path_client(server.url) as http:
+        theirs = await http.post("m", json={"a": 1}, params=params, headers=headers)
+        ours = await post_json(http, "m", {"a": 1}, params=params, headers=headers)
+        async with stream_json(http, "m", {"a": 1}, params=params) as streamed:
+            await streamed.aread()
+        url = f"{server.url}/base/m?v=1"
+
+    with pytest.raises(httpx.HTTPStatusError, match="404 Not Found"):
+        ours.raise_for_status()  # the first read of its request
+    assert ours.request.url == theirs.request.url == url
+    assert ours.request.method == "POST"
+    assert ours.request.headers.raw == theirs.request.headers.raw
+    assert ours.request.content == theirs.request.content == b'{"a":1}'
+    assert streamed.request.url == ours.request.url

@@ -62,7 +62,14 @@ def wait_until(done: Callable[[], bool], process: psutil.Process, log: Path) -> 
 
 
 def started_workers(process: psutil.Process) -> list[psutil.Process]:
-    return [child for child in process.children() if "--worker" in child.cmdline()]
+    workers = []
+    for child in process.children():
+        try:
+            if "--worker" in child.cmdline():
+                workers.append(child)
+        except psutil.Error:  # the storage child, exiting or not yet reaped
+            continue
+    return workers
 
 
 def test_supervisor_prepares_storage_without_loading_the_server(

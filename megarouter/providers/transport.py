@@ -23,6 +23,11 @@ take a request already in wire form, for :func:`megarouter.providers.http.post_j
 and ``stream_json``, which skip httpx's request building and send pipeline on
 the hot path and send the same bytes.
 
+Proxies come from the environment as httpx's own transport takes them
+(``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, read when the
+transport is made). httpx itself ignores them once it is given a transport,
+so this transport applies them.
+
 Two of httpx's knobs have no aiohttp counterpart: the ``write`` timeout
 (aiohttp buffers writes without one; request bodies here are small) and
 ``Limits.max_keepalive_connections`` (aiohttp keeps every idle connection up
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import urllib.request
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
 
@@ -64,9 +70,20 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     TLS is verified against the certificates httpx itself would use.
     """
 
-    def __init__(self, *, limits: httpx.Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits = DEFAULT_LIMITS,
+        proxies: Mapping[str, str] | None = None,
+    ) -> None:
         self._limits = limits
         self._session: aiohttp.ClientSession | None = None
+        # scheme (or "all", "no") -> proxy URL, as urllib reads them from
+        # HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY.
+        self._proxies = dict(
+            urllib.request.getproxies_environment() if proxies is None else proxies
+        )
+        self._proxy_for: dict[tuple[str, str], URL | None] = {}
 
     async def __aenter__(self) -> AiohttpTransport:
         return self
@@ -160,6 +177,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 return await session.request(
                     method,
                     url,
+                    proxy=self._proxy(url),
                     headers=headers,
                     data=body,
                     chunked=chunked or None,  # aiohttp chunks on any non-None
@@ -169,6 +187,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             except aiohttp.ConnectionTimeoutError as exc:
                 waited = time.monotonic() - started
                 raise _connect_timeout(request, timeouts, waited) from exc
+
+    def _proxy(self, url: URL) -> URL | None:
+        """The proxy for ``url``'s scheme and host, None when it goes direct."""
+        key = (url.scheme, url.host_port_subcomponent or "")
+        if key not in self._proxy_for:
+            address = self._proxies.get(url.scheme) or self._proxies.get("all")
+            # NO_PROXY as urllib matches it (suffixes, host:port, "*");
+            # in the standard library, if not in typeshed.
+            bypass = address and urllib.request.proxy_bypass_environment(  # type: ignore[attr-defined]
+                key[1], self._proxies
+            )
+            self._proxy_for[key] = URL(address) if address and not bypass else None
+        return self._proxy_for[key]
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
@@ -191,7 +222,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             auto_decompress=False,  # httpx decodes Content-Encoding itself
             cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps cookies itself
             skip_auto_headers=_SKIP_AUTO_HEADERS,
-            trust_env=False,  # httpx mounts its own transports for proxies
+            trust_env=False,  # proxies from _proxy(); no ~/.netrc credentials
         )
         return self._session
 

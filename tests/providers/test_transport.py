@@ -899,3 +899,31 @@ async def test_short_path_responses_build_their_request_when_read() -> None:
     assert ours.request.headers.raw == theirs.request.headers.raw
     assert ours.request.content == theirs.request.content == b'{"a":1}'
     assert streamed.request.url == ours.request.url
+
+
+# --- proxies from the environment ---------------------------------------------
+
+
+async def test_environment_proxy_carries_both_paths_and_no_proxy_bypasses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with RawServer(answer_ok) as proxy, RawServer(answer_ok) as upstream:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("http_proxy", raising=False)
+        monkeypatch.setenv("NO_PROXY", "direct.example")
+        monkeypatch.delenv("no_proxy", raising=False)
+        # Through the proxy: a host that only the proxy could resolve.
+        async with client("http://provider.example:8080/v1/") as http:
+            await http.post("chat", json={})
+            await post_json(http, "chat", {})
+            async with stream_json(http, "chat", {}) as streamed:
+                await streamed.aread()
+        # NO_PROXY: straight to the upstream.
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with client(upstream.url) as http:
+            await post_json(http, "direct", {})
+
+    lines = [r.request_line for r in proxy.requests]
+    assert lines == [b"POST http://provider.example:8080/v1/chat HTTP/1.1"] * 3
+    assert b"Host: provider.example:8080" in proxy.requests[1].header_lines
+    assert [r.request_line for r in upstream.requests] == [b"POST /direct HTTP/1.1"]

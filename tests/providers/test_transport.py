@@ -927,3 +927,44 @@ async def test_environment_proxy_carries_both_paths_and_no_proxy_bypasses_it(
     assert lines == [b"POST http://provider.example:8080/v1/chat HTTP/1.1"] * 3
     assert b"Host: provider.example:8080" in proxy.requests[1].header_lines
     assert [r.request_line for r in upstream.requests] == [b"POST /direct HTTP/1.1"]
+
+
+async def test_https_goes_through_the_proxy_with_connect(
+    tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tunnels: list[bytes] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def tunnel(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        tunnels.append(head.split(b"\r\n", 1)[0])
+        host, port = head.split()[1].decode().rsplit(":", 1)
+        up_reader, up_writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate[0]))
+    proxy = await asyncio.start_server(tunnel, "127.0.0.1", 0)
+    proxy_port = proxy.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy_port}")
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    try:
+        async with tls_server(tls_certificate) as server, client(server.url) as http:
+            response = await post_json(http, "/v1/chat", {})
+            port = server.url.rsplit(":", 1)[1]
+    finally:
+        proxy.close()
+
+    assert response.json() == {"ok": True}
+    assert tunnels == [f"CONNECT 127.0.0.1:{port} HTTP/1.1".encode()]
+    assert server.requests[0].request_line == b"POST /v1/chat HTTP/1.1"

@@ -386,8 +386,10 @@ class CompletionEngine:
 
     async def _settle(self, admission: Admission | None, record: UsageRecord) -> None:
         """Count what the call really cost; shielded, so a cancel still counts."""
-        if admission is None:
-            return
+        if admission is None or (
+            admission.reservation is None and admission.permit is None
+        ):
+            return  # no budget or rate limit applies: nothing to count
         used = record.input_tokens + record.output_tokens
         try:
             await asyncio.shield(

@@ -33,7 +33,7 @@ app.add_typer(budgets_app, name="budgets")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 OrgOption = Annotated[
     str | None,
-    typer.Option("--org", help="The org, ID or orgs/ID [default: the caller's]."),
+    typer.Option("--org", help="The org, ID or orgs/ID (default: the caller's)."),
 ]
 EtagOption = Annotated[
     str, typer.Option("--etag", help="Act only if the budget is at this etag.")

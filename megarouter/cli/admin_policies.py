@@ -36,7 +36,7 @@ COLLECTION = "routingPolicies"
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 OrgOption = Annotated[
     str | None,
-    typer.Option("--org", help="The org, ID or orgs/ID [default: the caller's]."),
+    typer.Option("--org", help="The org, ID or orgs/ID (default: the caller's)."),
 ]
 PolicyArgument = Annotated[str, typer.Argument(help="The policy's id or full name.")]
 

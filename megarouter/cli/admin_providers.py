@@ -43,7 +43,7 @@ app.add_typer(credentials_app, name="credentials")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 OrgOption = Annotated[
     str | None,
-    typer.Option("--org", help="The org, ID or orgs/ID [default: the caller's]."),
+    typer.Option("--org", help="The org, ID or orgs/ID (default: the caller's)."),
 ]
 
 

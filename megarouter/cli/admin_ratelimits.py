@@ -31,7 +31,7 @@ app.add_typer(ratelimits_app, name="ratelimits")
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 OrgOption = Annotated[
     str | None,
-    typer.Option("--org", help="The org, ID or orgs/ID [default: the caller's]."),
+    typer.Option("--org", help="The org, ID or orgs/ID (default: the caller's)."),
 ]
 EtagOption = Annotated[
     str, typer.Option("--etag", help="Act only if the rate limit is at this etag.")

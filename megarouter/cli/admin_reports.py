@@ -103,14 +103,14 @@ GRANULARITY_TO_PB = {
 
 OrgOption = Annotated[
     str | None,
-    typer.Option("--org", help="The org, ID or orgs/ID [default: the caller's]."),
+    typer.Option("--org", help="The org, ID or orgs/ID (default: the caller's)."),
 ]
 SinceOption = Annotated[
     str, typer.Option("--since", help="ISO 8601 time, or 30d, 24h ago.")
 ]
 UntilOption = Annotated[
     str | None,
-    typer.Option("--until", help="ISO 8601 time, or 1d ago [default: now]."),
+    typer.Option("--until", help="ISO 8601 time, or 1d ago (default: now)."),
 ]
 TeamOption = Annotated[
     list[str] | None,

@@ -18,19 +18,19 @@ if TYPE_CHECKING:
 
 def serve(
     listen: str | None = typer.Option(
-        None, "--listen", help="HOST:PORT to bind [env MEGAROUTER_LISTEN]."
+        None, "--listen", help="HOST:PORT to bind (env MEGAROUTER_LISTEN)."
     ),
     database_url: str | None = typer.Option(
-        None, "--database-url", help="Database URL [env MEGAROUTER_DATABASE_URL]."
+        None, "--database-url", help="Database URL (env MEGAROUTER_DATABASE_URL)."
     ),
     config: Path | None = typer.Option(
-        None, "--config", help="A TOML settings file [env MEGAROUTER_CONFIG]."
+        None, "--config", help="A TOML settings file (env MEGAROUTER_CONFIG)."
     ),
     workers: int | None = typer.Option(
         None,
         "--workers",
         help="Server processes sharing the port; 0: one per CPU "
-        "[env MEGAROUTER_WORKERS].",
+        "(env MEGAROUTER_WORKERS).",
     ),
     worker: bool = typer.Option(
         False, "--worker", hidden=True, help="Run as one worker of --workers."

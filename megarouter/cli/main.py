@@ -27,7 +27,17 @@ def _register_subcommands() -> None:
     from megarouter.cli import plugins
 
     app.add_typer(plugins.app, name="plugins")
-    app.add_typer(plugins.models_app, name="models")
+    app.add_typer(
+        plugins.models_app,
+        name="models",
+        help="The model catalog: installed here, or open to your key on a server.",
+    )
+
+    from megarouter.cli import chat
+
+    app.command("route")(chat.route)
+    app.command("complete")(chat.complete)
+    plugins.models_app.command("available")(chat.available_models)
 
 
 _register_subcommands()

@@ -21,7 +21,16 @@ from megarouter.providers.spec import ModelMode
 from megarouter.routing import production
 
 HEAVY = ("grpc", "sqlalchemy", "numpy", "scipy", "casbin", "megarouter.server")
-TOP_LEVEL_COMMANDS = ("serve", "db", "admin", "router", "plugins", "models")
+TOP_LEVEL_COMMANDS = (
+    "serve",
+    "route",
+    "complete",
+    "db",
+    "admin",
+    "router",
+    "plugins",
+    "models",
+)
 
 
 def loaded_after(code: str) -> list[str]:
@@ -53,6 +62,9 @@ def test_importing_the_cli_loads_no_heavy_library() -> None:
         "router fit",
         "plugins new",
         "models list",
+        "models available",
+        "route",
+        "complete",
     ],
 )
 def test_help_of_a_command_loads_no_heavy_library(command: str) -> None:

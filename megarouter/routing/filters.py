@@ -238,7 +238,8 @@ def _targets(
     if not match.indices:
         raise NotFound(
             f"model {request.model!r} is not in the catalog; "
-            "use megarouter models list, or 'auto'"
+            "`megarouter models available` lists what your key may use; "
+            "or ask for 'auto'"
         )
     rows = np.array(match.indices, dtype=np.intp)
     wanted_mode = catalog.mode[mode_rows[0]] if len(mode_rows) else -1

@@ -258,9 +258,16 @@ def _limit_group(
         return [ids[r] for r in rows]
 
     def details() -> list[str]:
+        if unit.startswith("cost"):  # micro-dollars, shown as dollars
+            return [f"{unit} {_usd(value)} {op} {_usd(limit)}" for value in values]
         return [f"{unit} {value:.4g} {op} {limit}" for value in values]
 
     return DropGroup(reason, models, details, len(rows))
+
+
+def _usd(micros: float) -> str:
+    """Micro-dollars as dollars, to the micro-dollar: 182 -> $0.000182."""
+    return f"${micros / 1e6:,.6f}"
 
 
 def _top(scores: NDArray[np.float64], count: int) -> NDArray[np.intp]:
@@ -314,5 +321,5 @@ def _reason(
     return (
         f"{best.global_id}: best {strategy.value} choice for {task} among "
         f"{len(candidates)} of {considered} models (quality {best.quality:.2f}, "
-        f"est. {best.cost_micros} micro-USD)"
+        f"est. {_usd(best.cost_micros)})"
     )

@@ -176,6 +176,9 @@ def test_cost_cap_quality_floor_and_budget_drop_with_reasons() -> None:
     reasons = {d.model: d.reason for d in decision.dropped}
     assert reasons["alpha/big"] is DropReason.ABOVE_COST_CAP
     assert all(c.cost_micros <= 100 for c in decision.candidates)
+    detail = {d.model: d.detail for d in decision.dropped}["alpha/big"]
+    assert detail.startswith("cost $0.0") and detail.endswith(" > $0.000100")
+    assert "est. $0.0000" in decision.reason
 
     broke = Router().decide(ask(), context(budget=1))
     assert not broke.candidates

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -103,12 +104,38 @@ def start_megarouter(
         "MEGAROUTER_LOG_LEVEL": log_level,
         **(extra_env or {}),
     }
+    if tree is not None:
+        _check_runs_from(tree, command, env, directory)
     server = ServerProcess(
         "megarouter",
         list(command),
         port,
         env=env,
         log=directory / "megarouter.log",
+        # `python -m` puts the working directory first on sys.path: started
+        # from a checkout, the server would import that checkout's code and
+        # not ``tree``'s.
+        cwd=directory,
     )
     server.wait_listening()
     return server, key
+
+
+def _check_runs_from(
+    tree: Path,
+    command: Sequence[str],
+    env: Mapping[str, str | None],
+    directory: Path,
+) -> None:
+    """Fail unless a server started like this imports ``tree``'s megarouter."""
+    merged = {**os.environ, **env}
+    found = subprocess.run(
+        [command[0], "-c", "import megarouter; print(megarouter.__file__)"],
+        env={k: v for k, v in merged.items() if v is not None},
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not Path(found).resolve().is_relative_to(tree.resolve()):
+        raise RuntimeError(f"the baseline would run {found}, not the code in {tree}")

@@ -41,6 +41,7 @@ class ServerProcess:
         port: int,
         env: dict[str, str | None] | None = None,
         log: Path | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.name = name
         self.port = port
@@ -57,6 +58,7 @@ class ServerProcess:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            cwd=cwd,
         )
         if not isinstance(out, int):
             out.close()  # the child holds its own copy

@@ -21,7 +21,12 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 from megarouter.errors import AlreadyExists, InvalidArgument, Unavailable
-from megarouter.governance.ledger import USAGE_TABLE, UsageLedger
+from megarouter.governance.ledger import (
+    INLINE_MAX_BATCH,
+    USAGE_TABLE,
+    UsageLedger,
+    row_values,
+)
 from megarouter.governance.usage import Attempt, CallKind, CallStatus, UsageRecord
 from megarouter.store.database import Database, is_sqlite
 from megarouter.store.migrations import alembic_config, upgrade_async
@@ -432,6 +437,28 @@ async def test_sqlite_small_batch_commits_without_the_writer_thread(
             # The writer thread was never started: the commit ran here.
             assert writer._executor._threads == set()
         assert await stored_ids(url) == [record.id]
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_batch_over_the_inline_limit_goes_to_the_writer_thread(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'large.db'}"
+    await upgrade_async(url)
+    database = Database(url)
+    try:
+        async with UsageLedger(database) as ledger:
+            writer = ledger._sqlite
+            assert writer is not None
+            small = [row_values(usage()) for _ in range(INLINE_MAX_BATCH)]
+            assert await ledger._insert_all(small) == {row["id"] for row in small}
+            assert writer._executor._threads == set()  # committed on the loop
+
+            large = [row_values(usage()) for _ in range(INLINE_MAX_BATCH + 1)]
+            assert await ledger._insert_all(large) == {row["id"] for row in large}
+            assert writer._executor._threads  # too long to hold the loop
+        assert len(await stored_ids(url)) == 2 * INLINE_MAX_BATCH + 1
     finally:
         await database.dispose()
 

@@ -144,6 +144,19 @@ def _failed_attempt(
     )
 
 
+# What an administrator or caller can do about each way of being dropped.
+_REMEDIES = {
+    "unpriced": "an admin can price a model: megarouter admin models set-price",
+    "not_configured": (
+        "an admin can add the provider's credential: megarouter admin "
+        "credentials set PROVIDER"
+    ),
+    "not_allowed": "the routing policy's allowed models exclude them",
+    "circuit_open": "their providers are failing; retry shortly",
+    "context_too_short": "shorten the prompt or max_tokens",
+}
+
+
 def no_candidate_error(decision: RouteDecision) -> MegaRouterError:
     """The error when the router left nothing to try, saying why."""
     reasons = {reason.value: count for reason, count in decision.drop_counts().items()}
@@ -152,6 +165,13 @@ def no_candidate_error(decision: RouteDecision) -> MegaRouterError:
         f"no model can serve this request ({decision.considered} considered; "
         f"dropped: {summary})"
     )
+    if decision.considered == 0:  # only auto gets here: a named model is found
+        message += "; no provider this org may use is configured"
+        reasons.setdefault("not_configured", 0)
+    most_first = sorted(reasons, key=lambda reason: -reasons[reason])
+    remedies = [_REMEDIES[reason] for reason in most_first if reason in _REMEDIES]
+    if remedies:
+        message += "; " + "; ".join(remedies)
     if "over_budget" in reasons:
         subject = decision.limiting_budget or "budget"
         violation = QuotaViolation(

@@ -127,7 +127,7 @@ async def prepare_storage(
 async def build(
     settings: Settings, plugins: Mapping[str, object] | None = None
 ) -> Components:
-    """Open storage, bootstrap, load plugins, and build the call path.
+    """Load providers, open storage, bootstrap, and build the call path.
 
     Args:
         settings: the process's settings.
@@ -135,8 +135,12 @@ async def build(
             installed entry points load (how tests add fake providers).
 
     Raises:
-        ConfigurationError: settings or the database are unusable.
+        ConfigurationError: settings, the providers file or the database
+            are unusable.
     """
+    # Plugins and the providers file first: a bad file then stops the
+    # process before anything is opened that would need closing.
+    registry = load_registry(settings, plugins)
     database, secret, created = await prepare_storage(settings)
     hasher = KeyHasher(secret)
 
@@ -158,10 +162,6 @@ async def build(
         audit=AuditLog(database),
     )
 
-    registry = ProviderRegistry()
-    for name, plugin in (plugins or {}).items():
-        registry.register(plugin, name)
-    registry.load(settings.plugin_allow_list or None)
     providers = ProviderAdmin(
         database,
         registry,
@@ -245,6 +245,27 @@ async def build(
         governance=governance,
         prompts=prompts,
     )
+
+
+def load_registry(
+    settings: Settings, plugins: Mapping[str, object] | None = None
+) -> ProviderRegistry:
+    """The provider plugins the settings allow, then the providers file.
+
+    Args:
+        settings: the allow-list and the providers file.
+        plugins: extra plugin objects to register by name first.
+
+    Raises:
+        ConfigurationError: the providers file is unusable.
+    """
+    registry = ProviderRegistry()
+    for name, plugin in (plugins or {}).items():
+        registry.register(plugin, name)
+    registry.load(
+        settings.plugin_allow_list or None, providers_file=settings.providers_file
+    )
+    return registry
 
 
 def rate_limit_gate(

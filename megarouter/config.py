@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     plugins: str = Field(
         "", description="Comma-separated allow-list of plugin names; empty: all."
     )
+    providers_file: Path | None = Field(
+        None,
+        description="A JSON or TOML file of this deployment's own provider "
+        "endpoints and models (self-hosted servers), added to or replacing what "
+        "plugins register; unset: plugins only.",
+    )
     router_quality: str = Field(
         "learned",
         description="The router's quality model: learned (the fitted predictor) "
@@ -156,6 +162,11 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError("expected HOST:PORT, such as 127.0.0.1:50051")
         return value
+
+    @field_validator("providers_file", mode="before")
+    @classmethod
+    def _empty_providers_file_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("metrics_listen")
     @classmethod

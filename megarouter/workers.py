@@ -253,7 +253,8 @@ def prepare_storage(settings: Settings) -> None:
     supervisor stays small while it watches the workers.
 
     Raises:
-        ConfigurationError: settings or the database are unusable.
+        ConfigurationError: settings, the providers file or the database are
+            unusable.
     """
     # fork: the supervisor has no threads and no server module yet, and the
     # child keeps its logging set-up. The child's errors are raised here.
@@ -271,6 +272,9 @@ def _prepare_and_show(settings: Settings) -> None:
 async def _prepare(settings: Settings) -> BootstrapResult | None:
     from megarouter import components
 
+    # A bad providers file stops the supervisor here, with its message, not
+    # each worker in turn until the supervisor gives up.
+    components.load_registry(settings)
     database, _, created = await components.prepare_storage(settings)
     await database.dispose()
     return created

@@ -1,7 +1,8 @@
 """``megarouter plugins ...`` and ``megarouter models ...``: offline catalog views.
 
 Both load the installed provider plugins (entry-point group ``megarouter``,
-limited by the ``MEGAROUTER_PLUGINS`` setting) without touching the network
+limited by the ``MEGAROUTER_PLUGINS`` setting), then the deployment's
+providers file (``MEGAROUTER_PROVIDERS_FILE``), without touching the network
 or the database.
 """
 
@@ -61,7 +62,7 @@ class PluginSummary:
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        listed: dict[str, Any] = {
             "plugin": self.origin.plugin,
             "distribution": self.origin.distribution,
             "version": self.origin.version,
@@ -70,20 +71,25 @@ class PluginSummary:
             "models": self.models,
             "problems": self.problems,
         }
+        if self.origin.file:
+            listed["file"] = self.origin.file
+        return listed
 
 
 def load_installed_plugins() -> ProviderRegistry:
-    """A registry loaded from the installed plugins the settings allow."""
+    """The installed plugins the settings allow, then the providers file."""
     from megarouter.config import load_settings
     from megarouter.providers.registry import ProviderRegistry
 
+    registry = ProviderRegistry()
     try:
-        allow = load_settings().plugin_allow_list
+        settings = load_settings()
+        registry.load(
+            settings.plugin_allow_list, providers_file=settings.providers_file
+        )
     except ConfigurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    registry = ProviderRegistry()
-    registry.load(allow)
     return registry
 
 
@@ -126,10 +132,9 @@ def list_plugins(as_json: JsonOption = False) -> None:
         "Problems",
     )
     for s in summaries:
-        distribution = f"{s.origin.distribution} {s.origin.version}".strip()
         table.add_row(
             s.origin.plugin,
-            distribution or "(in process)",
+            _where_from(s.origin),
             ", ".join(s.families),
             str(len(s.providers)),
             str(s.models),
@@ -153,6 +158,14 @@ def new_plugin(
         raise typer.Exit(2) from None
     typer.echo(f"created {root}")
     typer.echo(f"next: pip install -e {root} && pytest {root / 'tests'}")
+
+
+def _where_from(origin: PluginOrigin) -> str:
+    """The Distribution cell: a distribution, the providers file, or neither."""
+    if origin.file:
+        return f"file {origin.file}"
+    distribution = f"{origin.distribution} {origin.version}".strip()
+    return distribution or "(in process)"
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -228,7 +241,7 @@ def list_models(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List the models of the installed plugins, with prices per 1M tokens."""
+    """List the catalog's models (plugins, providers file) with prices per 1M."""
     registry = load_installed_plugins()
     if provider is not None and provider not in registry.providers:
         typer.echo(f"error: no provider named {provider!r} is installed", err=True)
@@ -240,8 +253,15 @@ def list_models(
         and (mode is None or entry.model.mode.value == mode.value)
     ]
 
+    origins = {name: r.origin for name, r in registry.providers.items()}
+
     if as_json:
-        document = {"models": [model_as_dict(e) for e in entries]}
+        document = {
+            "models": [
+                {**model_as_dict(e), "origin": str(origins[e.provider.name])}
+                for e in entries
+            ]
+        }
         typer.echo(json.dumps(document, indent=1))
         return
 
@@ -253,6 +273,12 @@ def list_models(
         "Output $/1M",
         "Capabilities",
     )
+    from_file = sorted(
+        {e.provider.name for e in entries if origins[e.provider.name].file}
+    )
+    if from_file:
+        path = origins[from_file[0]].file
+        table.caption = f"From providers file {path}: {', '.join(from_file)}"
     for entry in entries:
         table.add_row(
             entry.global_id,

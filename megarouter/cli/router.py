@@ -176,6 +176,7 @@ def fit(
             _params(max_iter),
             min_rows,
             _progress,
+            config,
         )
         return
     if data is None:

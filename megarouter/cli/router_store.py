@@ -85,8 +85,13 @@ def fit_from_store(
     params: QualityFitParams,
     min_rows: int,
     progress: Callable[[], AbstractContextManager[Progress]],
+    config: Path | None = None,
 ) -> None:
-    """Fit on the store's scored calls (and ``base``) and write an artifact."""
+    """Fit on the store's scored calls (and ``base``) and write an artifact.
+
+    ``config`` is the settings file given with ``--config``, whose providers
+    file, if any, adds to the catalog facts.
+    """
     try:
         with progress() as bar:
             bar.add_task("reading scored calls from the store", total=None)
@@ -94,12 +99,12 @@ def fit_from_store(
         require_scored(stored, where.describe())
         known = base.data.models if base else ()
         table = production_table(stored.calls, min_rows, known)
+        facts = _catalog_facts(table.rows_per_model, config)
     except MegaRouterError as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(2) from exc
 
     data = merge_outcomes(base.data, table.data) if base else table.data
-    facts = _catalog_facts(table.rows_per_model)
     with progress() as bar:
         task = bar.add_task("fitting", total=params.max_iter)
         predictor = fit_with_production(
@@ -127,17 +132,23 @@ async def _read(url: str, where: StoreFilter) -> StoredOutcomes:
         await database.dispose()
 
 
-def _catalog_facts(models: Iterable[str]) -> dict[str, ModelFacts]:
-    """Prices and context windows of production models, from installed plugins.
+def _catalog_facts(
+    models: Iterable[str], config: Path | None = None
+) -> dict[str, ModelFacts]:
+    """Prices and context windows of production models, from installed plugins
+    and the settings' providers file.
 
-    A model no installed plugin knows (one registered in process, say) gets
-    no facts and so does not shape the prior.
+    A model neither knows (one registered in process, say) gets no facts and
+    so does not shape the prior.
+
+    Raises:
+        ConfigurationError: the settings or the providers file are unusable.
     """
     wanted = [m for m in models if m not in TRAINING_MODEL_FACTS and "/" in m]
     if not wanted:
         return {}
     registry = ProviderRegistry()
-    registry.load()
+    registry.load(providers_file=load_settings(config).providers_file)
     facts = {}
     for model in wanted:
         try:

@@ -13,6 +13,13 @@ Models have a global id, ``<provider>/<model id>`` (for example
 the id splits at its first slash; model ids may contain more slashes
 (``together/meta-llama/Llama-3.3-70B-Instruct-Turbo``). An alias of a model
 stands in for its id in a global id too.
+
+After the plugins, a deployment's providers file (the ``providers_file``
+setting, see :meth:`ProviderRegistry.apply_providers_file`) may add
+providers over the families plugins brought, or replace a plugin's provider
+outright, to point a self-hosted server at the host it runs on and declare
+the models it serves. Unlike a plugin's, a bad file is an error, not a
+skipped problem: the operator wrote it for this deployment.
 """
 
 from __future__ import annotations
@@ -21,12 +28,14 @@ import importlib.metadata
 import logging
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import pluggy
 
-from megarouter.errors import NotFound
+from megarouter.catalog.specfile import read_providers_file
+from megarouter.errors import ConfigurationError, NotFound
 from megarouter.providers import hookspecs
 from megarouter.providers.adapter import ProviderAdapter
 from megarouter.providers.spec import ModelSpec, ProviderSpec
@@ -42,19 +51,32 @@ ENTRY_POINT_GROUP = hookspecs.PROJECT
 ALLOW_LIST_ENV = "MEGAROUTER_PLUGINS"
 
 
+PROVIDERS_FILE_ORIGIN = "providers-file"
+
+
 @dataclass(frozen=True, slots=True)
 class PluginOrigin:
     """Which plugin, from which distribution and version, registered a thing.
 
     ``distribution`` and ``version`` are empty for plugins registered in
-    process rather than installed (tests, built-ins).
+    process rather than installed (tests, built-ins). A deployment's
+    providers file is an origin too: plugin ``providers-file``, with
+    ``file`` its path.
     """
 
     plugin: str
     distribution: str = ""
     version: str = ""
+    file: str = ""
+
+    @classmethod
+    def providers_file(cls, path: Path) -> PluginOrigin:
+        """The origin of what a deployment's providers file registered."""
+        return cls(PROVIDERS_FILE_ORIGIN, file=str(path))
 
     def __str__(self) -> str:
+        if self.file:
+            return f"providers file {self.file}"
         if not self.distribution:
             return self.plugin
         return f"{self.plugin} ({self.distribution} {self.version})"
@@ -73,10 +95,15 @@ class PluginProblem:
 
 @dataclass(frozen=True, slots=True)
 class RegisteredProvider:
-    """A provider spec and the plugin that registered it."""
+    """A provider spec and the plugin that registered it.
+
+    ``replaced`` is the origin of a plugin's spec that a providers file
+    replaced, None otherwise.
+    """
 
     spec: ProviderSpec
     origin: PluginOrigin
+    replaced: PluginOrigin | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +194,16 @@ class ProviderRegistry:
         self._origins.pop(name, None)
 
     def load(
-        self, allow: Collection[str] | None = None, *, entry_points: bool = True
+        self,
+        allow: Collection[str] | None = None,
+        *,
+        entry_points: bool = True,
+        providers_file: Path | None = None,
     ) -> None:
         """Load plugins and run their registration hooks, once.
 
-        A second call does nothing. Problems are collected in
-        :attr:`problems`, never raised.
+        A second call does nothing. Plugin problems are collected in
+        :attr:`problems`, never raised; a bad providers file is raised.
 
         Args:
             allow: entry-point names to load (the ``MEGAROUTER_PLUGINS``
@@ -180,6 +211,12 @@ class ProviderRegistry:
                 Plugins registered in process are always used.
             entry_points: whether to look for installed plugins at all
                 (tests turn it off and register plugins in process).
+            providers_file: a deployment's providers file to apply once the
+                plugins are loaded (the ``providers_file`` setting).
+
+        Raises:
+            ConfigurationError: the providers file is unusable (see
+                :meth:`apply_providers_file`).
         """
         if self._loaded:
             return
@@ -195,6 +232,59 @@ class ProviderRegistry:
             len(self._providers),
             len(self._problems),
         )
+        if providers_file is not None:
+            self.apply_providers_file(providers_file)
+
+    def apply_providers_file(self, path: Path) -> None:
+        """Add or replace providers from a deployment's providers file.
+
+        An entry whose name no plugin registered adds a provider over a
+        family a plugin did register; an entry whose name is registered
+        replaces that provider's spec wholesale (fields the entry leaves out
+        take their defaults, not the plugin's values). Either way the file
+        becomes the provider's origin. Nothing is applied unless every entry
+        is valid.
+
+        Args:
+            path: a JSON or TOML file as :func:`read_providers_file` reads.
+
+        Raises:
+            ConfigurationError: the file is unreadable or malformed, an entry
+                names an unknown family, an entry is not a valid spec, or a
+                name appears twice; the message names the file and entry.
+            RuntimeError: plugins are not loaded yet.
+        """
+        if not self._loaded:
+            raise RuntimeError("load the plugins before applying a providers file")
+        origin = PluginOrigin.providers_file(path)
+        specs = [self._checked_file_entry(s, path) for s in read_providers_file(path)]
+
+        for spec in specs:
+            previous = self._providers.get(spec.name)
+            replaced = previous.origin if previous is not None else None
+            self._providers[spec.name] = RegisteredProvider(spec, origin, replaced)
+        added = [s.name for s in specs if self._providers[s.name].replaced is None]
+        logger.info(
+            "providers file %s: added %s; replaced %s",
+            path,
+            ", ".join(added) or "none",
+            ", ".join(s.name for s in specs if s.name not in added) or "none",
+        )
+
+    def _checked_file_entry(self, spec: ProviderSpec, path: Path) -> ProviderSpec:
+        """A providers file's entry, once valid over the loaded families."""
+        where = f"providers file {path}: provider {spec.name!r}"
+        if spec.family not in self._families:
+            loaded = ", ".join(sorted(self._families)) or "none"
+            raise ConfigurationError(
+                f"{where}: unknown family {spec.family!r}; the loaded plugins "
+                f"bring {loaded}"
+            )
+        try:
+            return check_provider(spec, self._families)
+        except InvalidRegistration as exc:
+            message = str(exc).removeprefix(f"provider {spec.name!r}: ")
+            raise ConfigurationError(f"{where}: {message}") from None
 
     def _load_entry_points(self, allow: frozenset[str] | None) -> None:
         """Import and register every allowed entry point of our group."""

@@ -91,9 +91,11 @@ def test_workers_read_the_config_file_given_with_config(tmp_path: Path) -> None:
     config.write_text('plugins = "openai"\n')
     loaded = "megarouter.providers.registry: loaded "
 
-    # Without the file, a worker would load every installed plugin.
+    # Without the file, a worker would load every installed plugin. The
+    # supervisor loads them once too, to check the providers before starting
+    # any worker; then each of the two workers does.
     with supervisor(tmp_path, "--config", str(config)) as (process, log):
-        wait_until(lambda: log.read_text().count(loaded) == 2, process, log)
+        wait_until(lambda: log.read_text().count(loaded) == 3, process, log)
 
     output = log.read_text()
-    assert output.count(f"{loaded}1 plugins") == 2, output
+    assert output.count(f"{loaded}1 plugins") == 3, output

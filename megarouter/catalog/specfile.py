@@ -23,11 +23,20 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterable
 from importlib.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from megarouter.errors import ConfigurationError
 from megarouter.providers.spec import (
@@ -143,66 +152,52 @@ def dump_provider_specs(specs: Iterable[ProviderSpec]) -> str:
 # --- a deployment's providers file ---------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Field:
-    """What one field of a providers file must hold, and how to say so."""
+class _Entry(BaseModel):
+    """A table of a providers file: unknown fields and lax types are refused."""
 
-    check: Callable[[Any], bool]
-    expected: str
-    show_text: bool = False  # echo a wrong string value (never for free text)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+class PriceEntry(_Entry):
+    input_per_mtok: StrictInt = Field(ge=0)
+    output_per_mtok: StrictInt = Field(ge=0)
 
 
-def _choices(values: Iterable[str]) -> _Field:
-    allowed = tuple(values)
-    return _Field(
-        lambda v: v in allowed, "one of " + ", ".join(allowed), show_text=True
-    )
+class CapabilitiesEntry(_Entry):
+    streaming: StrictBool = True
+    tools: StrictBool = False
+    vision: StrictBool = False
+    json_mode: StrictBool = False
+    embeddings: StrictBool = False
 
 
-_TEXT = _Field(lambda v: isinstance(v, str), "a string")
-_COUNT = _Field(_is_int, "a whole number")
-_FLAG = _Field(lambda v: isinstance(v, bool), "true or false")
-_TEXTS = _Field(
-    lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
-    "a list of strings",
-)
-_MICROS = _Field(_is_int, "whole micro-dollars per million tokens")
+class ModelEntry(_Entry):
+    id: StrictStr
+    mode: ModelMode = ModelMode.CHAT
+    context_window: StrictInt = Field(0, ge=0)
+    max_output_tokens: StrictInt = Field(0, ge=0)
+    price: PriceEntry | None = None
+    capabilities: CapabilitiesEntry = CapabilitiesEntry()
+    aliases: list[StrictStr] = []
 
-_DOCUMENT_FIELDS = {
-    "format": _Field(_is_int, f"{FORMAT_VERSION}"),
-    "providers": _Field(lambda v: isinstance(v, list), "a list of providers"),
-}
-PROVIDER_FIELDS: Mapping[str, _Field] = {
-    "name": _TEXT,
-    "family": _TEXT,
-    "display_name": _TEXT,
-    "base_url": _TEXT,
-    "auth": _choices(scheme.value for scheme in AuthScheme),
-    "auth_header": _TEXT,
-    "credential_env": _TEXTS,
-    "self_hosted": _FLAG,
-    "docs_url": _TEXT,
-    "options": _Field(
-        lambda v: isinstance(v, dict) and all(isinstance(i, str) for i in v.values()),
-        "a table of strings",
-    ),
-    "models": _Field(lambda v: isinstance(v, list), "a list of models"),
-}
-MODEL_FIELDS: Mapping[str, _Field] = {
-    "id": _TEXT,
-    "mode": _choices(mode.value for mode in ModelMode),
-    "context_window": _COUNT,
-    "max_output_tokens": _COUNT,
-    "price": _Field(lambda v: v is None or isinstance(v, dict), "a table or null"),
-    "capabilities": _Field(lambda v: isinstance(v, dict), "a table"),
-    "aliases": _TEXTS,
-}
-_PRICE_FIELDS = {"input_per_mtok": _MICROS, "output_per_mtok": _MICROS}
-_CAPABILITY_FIELDS = {f.name: _FLAG for f in fields(Capabilities)}
+
+class ProviderEntry(_Entry):
+    name: StrictStr
+    family: StrictStr
+    display_name: StrictStr = ""
+    base_url: StrictStr = ""
+    auth: AuthScheme = AuthScheme.BEARER
+    auth_header: StrictStr = ""
+    credential_env: list[StrictStr] = []
+    self_hosted: StrictBool = False
+    docs_url: StrictStr = ""
+    options: dict[StrictStr, StrictStr] = {}
+    models: list[ModelEntry] = []
+
+
+class ProvidersDocument(_Entry):
+    format: Literal[1]
+    providers: list[ProviderEntry]
 
 
 def read_providers_file(path: Path) -> list[ProviderSpec]:
@@ -210,8 +205,8 @@ def read_providers_file(path: Path) -> list[ProviderSpec]:
 
     A file whose name ends in ``.toml`` is TOML, any other JSON; both hold
     ``{"format": 1, "providers": [...]}`` with the fields of a plugin
-    catalog. Unknown fields, wrong types, fractional prices and a name used
-    twice are refused rather than ignored.
+    catalog (:class:`ProviderEntry`). Unknown fields, wrong types,
+    fractional prices and a name used twice are refused rather than ignored.
 
     Args:
         path: the file the ``providers_file`` setting names.
@@ -221,20 +216,23 @@ def read_providers_file(path: Path) -> list[ProviderSpec]:
 
     Raises:
         ConfigurationError: the file is unreadable or malformed; the
-            message names the file and the entry.
+            message names the file, the entry and the field.
     """
     where = f"providers file {path}"
-    document = _parse_document(path, where)
-    _check_fields(document, _DOCUMENT_FIELDS, ("format", "providers"), where)
-    if document["format"] != FORMAT_VERSION:
-        raise ConfigurationError(
-            f"{where}: format is {document['format']}, expected {FORMAT_VERSION}"
-        )
+    raw = _parse_document(path, where)
+    try:
+        document = ProvidersDocument.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigurationError(_first_problem(exc, raw, where)) from None
 
-    specs: list[ProviderSpec] = []
-    for index, entry in enumerate(document["providers"]):
-        specs.append(_provider_entry(entry, f"{where}: {_entry_name(entry, index)}"))
-    _check_unique_names(specs, where)
+    specs = [provider_from_dict(entry.model_dump()) for entry in document.providers]
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.name in seen:
+            raise ConfigurationError(
+                f"{where}: provider {spec.name!r} is given more than once"
+            )
+        seen.add(spec.name)
     return specs
 
 
@@ -257,77 +255,69 @@ def _parse_document(path: Path, where: str) -> Any:
         raise ConfigurationError(f"{where}: not valid {kind}: {exc}") from None
 
 
-def _entry_name(entry: Any, index: int) -> str:
-    """How messages name a providers entry: its name, else its position."""
-    name = entry.get("name") if isinstance(entry, dict) else None
-    if isinstance(name, str) and name:
-        return f"provider {name!r}"
-    return f"providers entry {index + 1}"
+def _first_problem(error: ValidationError, raw: Any, where: str) -> str:
+    """The first problem pydantic found, placed by provider and model names.
+
+    pydantic's messages never quote the value, which may be a key pasted in
+    the wrong place.
+    """
+    problem = error.errors(include_url=False, include_input=False)[0]
+    entries, keys = _place(raw, problem["loc"])
+    place = f"{where}: {entries}" if entries else where
+    field = ".".join(keys)
+    if problem["type"] == "extra_forbidden":
+        return f"{place}: unknown field {field!r}"
+    if problem["type"] == "missing":
+        return f"{place}: {field!r} is required"
+    hint = _HINTS.get(keys[-1], "") if keys else ""
+    return f"{place}: {field}: {problem['msg']}{hint}"
 
 
-def _provider_entry(entry: Any, where: str) -> ProviderSpec:
-    """One providers entry, its fields and its models' fields checked."""
-    _check_fields(entry, PROVIDER_FIELDS, ("name", "family"), where)
-    for index, model in enumerate(entry.get("models", ())):
-        model_id = model.get("id") if isinstance(model, dict) else None
-        named = f"model {model_id!r}" if isinstance(model_id, str) else "model"
-        model_where = f"{where}, {named} (models entry {index + 1})"
-        _check_fields(model, MODEL_FIELDS, ("id",), model_where)
-        if model.get("price") is not None:
-            _check_fields(
-                model["price"],
-                _PRICE_FIELDS,
-                tuple(_PRICE_FIELDS),
-                f"{model_where} price",
-            )
-        _check_fields(
-            model.get("capabilities", {}),
-            _CAPABILITY_FIELDS,
-            (),
-            f"{model_where} capabilities",
-        )
-    return provider_from_dict(entry)
+_PRICE_HINT = " of micro-dollars per million tokens ($0.05 is 50000)"
+_HINTS = {"input_per_mtok": _PRICE_HINT, "output_per_mtok": _PRICE_HINT}
 
 
-def _check_fields(
-    data: Any, schema: Mapping[str, _Field], required: tuple[str, ...], where: str
-) -> None:
-    """``data`` is a table of known fields, the required ones present."""
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"{where}: expected a table, not {_shown(data)}")
-    for key in data:
-        if key not in schema:
-            raise ConfigurationError(
-                f"{where}: unknown field {key!r}; known: {', '.join(schema)}"
-            )
-    for key in required:
-        if key not in data:
-            raise ConfigurationError(f"{where}: {key!r} is required")
-    for key, value in data.items():
-        rule = schema[key]
-        if not rule.check(value):
-            shown = repr(value) if rule.show_text else _shown(value)
-            raise ConfigurationError(
-                f"{where}: {key} must be {rule.expected}, not {shown}"
-            )
+def _place(raw: Any, loc: tuple[int | str, ...]) -> tuple[str, list[str]]:
+    """Where ``loc`` points: the entries by name, then the field's keys.
+
+    ``("providers", 0, "models", 0, "price", "input_per_mtok")`` becomes
+    ``("provider 'vllm', model 'm' (models entry 1)", ["price",
+    "input_per_mtok"])``.
+    """
+    entries: list[str] = []
+    keys: list[str] = []
+    node, index = raw, 0
+    while index < len(loc):
+        key = loc[index]
+        node = _child(node, key)
+        listed = index + 1 < len(loc) and isinstance(loc[index + 1], int)
+        if key in ("providers", "models") and listed and not keys:
+            position = int(loc[index + 1])
+            node = _child(node, position)
+            entries.append(_entry_label(str(key), position, node))
+            index += 2
+            continue
+        keys.append(str(key) if isinstance(key, str) else f"[{key}]")
+        index += 1
+    return ", ".join(entries), keys
 
 
-def _shown(value: Any) -> str:
-    """A wrong value as a message may show it: free text only by its kind."""
-    if isinstance(value, str):
-        return "a string"  # it may be a key pasted in the wrong place
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a table"
-    return repr(value)
+def _child(node: Any, key: int | str) -> Any:
+    """``node[key]`` when there is one, else None."""
+    if isinstance(node, dict):
+        return node.get(key)
+    if isinstance(node, list) and isinstance(key, int) and key < len(node):
+        return node[key]
+    return None
 
 
-def _check_unique_names(specs: list[ProviderSpec], where: str) -> None:
-    seen: set[str] = set()
-    for spec in specs:
-        if spec.name in seen:
-            raise ConfigurationError(
-                f"{where}: provider {spec.name!r} is given more than once"
-            )
-        seen.add(spec.name)
+def _entry_label(kind: str, position: int, node: Any) -> str:
+    """``provider 'vllm'``, ``model 'm' (models entry 1)``, or the position."""
+    provider = kind == "providers"
+    name_key, singular = ("name", "provider") if provider else ("id", "model")
+    name = node.get(name_key) if isinstance(node, dict) else None
+    if not isinstance(name, str) or not name:
+        return f"{kind} entry {position + 1}"
+    if provider:
+        return f"{singular} {name!r}"
+    return f"{singular} {name!r} ({kind} entry {position + 1})"

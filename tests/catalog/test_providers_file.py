@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import textwrap
-from dataclasses import fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from megarouter.catalog.specfile import (
-    MODEL_FIELDS,
-    PROVIDER_FIELDS,
+    CapabilitiesEntry,
+    ModelEntry,
+    PriceEntry,
+    ProviderEntry,
     provider_to_dict,
     read_providers_file,
 )
@@ -135,8 +137,15 @@ def test_a_file_written_from_specs_reads_back_the_same(tmp_path: Path) -> None:
 
 
 def test_the_checked_fields_are_exactly_the_spec_fields() -> None:
-    assert set(PROVIDER_FIELDS) == {f.name for f in fields(ProviderSpec)}
-    assert set(MODEL_FIELDS) == {f.name for f in fields(ModelSpec)}
+    pairs = [
+        (ProviderEntry, ProviderSpec),
+        (ModelEntry, ModelSpec),
+        (PriceEntry, Price),
+        (CapabilitiesEntry, Capabilities),
+    ]
+    for entry, spec in pairs:
+        assert set(entry.model_fields) == {f.name for f in fields(spec)}, entry
+    assert CapabilitiesEntry().model_dump() == asdict(Capabilities())
 
 
 def test_a_missing_file_is_refused_naming_it(tmp_path: Path) -> None:
@@ -170,7 +179,7 @@ def test_bad_toml_is_refused_with_its_position(tmp_path: Path) -> None:
 def test_a_file_of_another_format_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "p.json", {"format": 2, "providers": []})
 
-    assert refusal(path) == f"providers file {path}: format is 2, expected 1"
+    assert refusal(path) == f"providers file {path}: format: Input should be 1"
 
 
 def test_a_file_without_providers_is_refused(tmp_path: Path) -> None:
@@ -213,30 +222,31 @@ def test_a_fractional_price_is_refused_not_rounded(tmp_path: Path) -> None:
 
     assert refusal(path) == (
         f"providers file {path}: provider 'vllm', model "
-        "'meta-llama/Llama-3.1-8B-Instruct' (models entry 1) price: "
-        "input_per_mtok must be whole micro-dollars per million tokens, not 0.05"
+        "'meta-llama/Llama-3.1-8B-Instruct' (models entry 1): "
+        "price.input_per_mtok: Input should be a valid integer of micro-dollars "
+        "per million tokens ($0.05 is 50000)"
     )
 
 
 def test_a_price_needs_both_input_and_output(tmp_path: Path) -> None:
     path = write(tmp_path, "p.json", model_with(price={"input_per_mtok": 5}))
 
-    assert refusal(path).endswith("price: 'output_per_mtok' is required")
+    assert refusal(path).endswith(": 'price.output_per_mtok' is required")
 
 
 def test_an_unknown_auth_scheme_is_refused_listing_the_schemes(tmp_path: Path) -> None:
     path = write(tmp_path, "p.json", vllm_with(auth="Bearer"))
 
     assert refusal(path) == (
-        f"providers file {path}: provider 'vllm': auth must be one of "
-        "bearer, header, query, sigv4, none, not 'Bearer'"
+        f"providers file {path}: provider 'vllm': auth: Input should be "
+        "'bearer', 'header', 'query', 'sigv4' or 'none'"
     )
 
 
 def test_an_unknown_capability_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, "p.json", model_with(capabilities={"audio": True}))
 
-    assert "capabilities: unknown field 'audio'" in refusal(path)
+    assert refusal(path).endswith("unknown field 'capabilities.audio'")
 
 
 def test_a_misplaced_string_is_described_never_echoed(tmp_path: Path) -> None:
@@ -245,7 +255,7 @@ def test_a_misplaced_string_is_described_never_echoed(tmp_path: Path) -> None:
 
     message = refusal(path)
 
-    assert message.endswith("credential_env must be a list of strings, not a string")
+    assert message.endswith("credential_env: Input should be a valid list")
     assert pasted not in message
 
 
@@ -257,7 +267,9 @@ def test_the_example_in_the_configuration_docs_reads(tmp_path: Path) -> None:
     [vllm] = read_providers_file(write(tmp_path, "providers.toml", example))
 
     assert (vllm.name, vllm.auth, vllm.base_url) == (
-        "vllm", AuthScheme.NONE, "http://gpu-1.internal:8000/v1"
+        "vllm",
+        AuthScheme.NONE,
+        "http://gpu-1.internal:8000/v1",
     )
     assert vllm.models[0].price == Price(50_000, 100_000)
     assert vllm.models[0].aliases == ("llama-3-8b",)

@@ -125,7 +125,8 @@ def test_serve_stops_on_a_bad_file_before_opening_storage(
     assert done.returncode == 2, done.stderr
     assert done.stderr.splitlines()[-1] == (
         f"megarouter: providers file {path}: provider 'vllm', model "
-        "'meta-llama/Llama-3.1-8B-Instruct' (models entry 1) price: "
-        "input_per_mtok must be whole micro-dollars per million tokens, not 0.05"
+        "'meta-llama/Llama-3.1-8B-Instruct' (models entry 1): "
+        "price.input_per_mtok: Input should be a valid integer of micro-dollars "
+        "per million tokens ($0.05 is 50000)"
     )
     assert not (data_dir / "megarouter.db").exists()

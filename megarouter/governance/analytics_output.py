@@ -133,9 +133,17 @@ def to_rich(table: ReportTable) -> Table:
 
 
 def format_usd(micros: int) -> str:
-    """Micro-dollars as dollars, to the hundredth of a cent: ``$1,234.5678``."""
-    dollars = Decimal(micros) / MICROS_PER_USD
-    return f"${dollars:,.4f}" if micros >= 0 else f"-${-dollars:,.4f}"
+    """Micro-dollars as dollars, to the hundredth of a cent: ``$1,234.5678``.
+
+    An amount that is not zero never reads as zero: 20 micro-dollars is
+    ``<$0.0001`` (JSON output keeps the exact micro-dollars).
+    """
+    dollars = abs(Decimal(micros)) / MICROS_PER_USD
+    sign = "-" if micros < 0 else ""
+    text = f"{dollars:,.4f}"
+    if micros and Decimal(text.replace(",", "")) == 0:
+        return f"{sign}<$0.0001"
+    return f"{sign}${text}"
 
 
 def format_cell(column: Column, cell: Cell) -> str:

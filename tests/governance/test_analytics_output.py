@@ -159,6 +159,9 @@ def test_usd_format_keeps_hundredths_of_a_cent() -> None:
     assert format_usd(1_234_567_800) == "$1,234.5678"
     assert format_usd(150) == "$0.0002"
     assert format_usd(-2_500_000) == "-$2.5000"
+    assert format_usd(0) == "$0.0000"
+    assert format_usd(20) == "<$0.0001"  # a cost never reads as none
+    assert format_usd(-20) == "-<$0.0001"
 
 
 # --- charts ------------------------------------------------------------------

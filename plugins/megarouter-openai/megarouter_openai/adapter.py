@@ -52,6 +52,7 @@ from megarouter.providers.types import (
     EmbeddingRequest,
     EmbeddingResponse,
     FinishReason,
+    ToolCallDelta,
     Usage,
 )
 from megarouter_openai import wire
@@ -166,10 +167,33 @@ class OpenAIAdapter(ProviderAdapter):
                 timeout=self._timeout(request.timeout),
             ) as response:
                 await self._raise_for_status(response)
+                if _is_whole_json(response):
+                    # Some self-hosted servers ignore "stream": true and
+                    # answer with one completion: pass it on as one delta.
+                    await response.aread()
+                    for chunk in self._whole_as_chunks(response.content):
+                        yield chunk
+                    return
                 chunks = self._read_stream(response, deadline)
                 async with contextlib.aclosing(chunks):
                     async for chunk in chunks:
                         yield chunk
+
+    def _whole_as_chunks(self, content: bytes) -> list[ChatChunk]:
+        """A whole completion sent for a stream request, as stream chunks."""
+        data = parse_json(self.spec.name, content)
+        if isinstance(data, dict) and data.get("error") and "choices" not in data:
+            raise self._inband_error(data)
+        whole = wire.parse_completion(self.spec.name, data, self.finish_reason)
+        calls = tuple(
+            ToolCallDelta(i, call.id, call.name, call.arguments)
+            for i, call in enumerate(whole.tool_calls)
+        )
+        chunks = [ChatChunk(content=whole.content, tool_calls=calls)]
+        if not whole.content and not calls:
+            chunks = []
+        chunks.append(ChatChunk(finish_reason=whole.finish_reason, usage=whole.usage))
+        return chunks
 
     async def _read_stream(
         self, response: httpx.Response, deadline: float | None
@@ -280,6 +304,12 @@ def _inband_error_status(data: dict[str, Any], body: ErrorBody) -> int:
     if body.code == "rate_limit_exceeded":
         return 429
     return _STREAM_ERROR_STATUS.get(body.type, 500)
+
+
+def _is_whole_json(response: httpx.Response) -> bool:
+    """Whether a stream request was answered with one JSON document."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return kind == "application/json"
 
 
 def _deadline(timeout: float | None) -> float | None:

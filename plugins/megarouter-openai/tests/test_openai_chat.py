@@ -28,6 +28,7 @@ from megarouter.providers.types import (
     ToolChoiceMode,
     Usage,
 )
+from megarouter.testing.fake_http import FakeResponse
 
 WEATHER = Tool(
     name="get_weather",
@@ -316,3 +317,54 @@ async def test_unfilled_base_url_placeholder_is_a_configuration_error(
             await adapter.complete(ask("Hi"))
 
     assert fake.server.requests == []
+
+
+def whole_completion(**message: object) -> dict[str, object]:
+    """A ``chat.completion`` document, as a server sends for a unary call."""
+    return {
+        "id": "chatcmpl-whole",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", **message},
+                "finish_reason": "tool_calls" if "tool_calls" in message else "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6},
+    }
+
+
+async def test_stream_answered_with_one_json_completion_becomes_one_delta(
+    adapter: OpenAIAdapter, fake: OpenAIFake
+) -> None:
+    # Some self-hosted servers ignore "stream": true.
+    fake.respond_next(FakeResponse(200, body=whole_completion(content="All here.")))
+
+    chunks = await collect(adapter, ask("Say something"))
+
+    assert [c.content for c in chunks] == ["All here.", ""]
+    assert chunks[-1].finish_reason is FinishReason.STOP
+    assert chunks[-1].usage == Usage(input_tokens=4, output_tokens=2)
+    assert fake.chat_bodies()[-1]["stream"] is True
+
+
+async def test_stream_answered_with_one_json_tool_call_keeps_the_call(
+    adapter: OpenAIAdapter, fake: OpenAIFake
+) -> None:
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+    }
+    document = whole_completion(content=None, tool_calls=[call])
+    fake.respond_next(FakeResponse(200, body=document))
+
+    chunks = await collect(adapter, ask("Weather?", tools=[WEATHER]))
+
+    [tool_call] = assemble_tool_calls(chunks)
+    assert (tool_call.id, tool_call.name) == ("call_1", "get_weather")
+    assert json.loads(tool_call.arguments) == {"city": "Oslo"}
+    assert chunks[-1].finish_reason is FinishReason.TOOL_CALLS

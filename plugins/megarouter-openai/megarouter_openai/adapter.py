@@ -308,8 +308,8 @@ def _inband_error_status(data: dict[str, Any], body: ErrorBody) -> int:
 
 def _is_whole_json(response: httpx.Response) -> bool:
     """Whether a stream request was answered with one JSON document."""
-    kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    return kind == "application/json"
+    kind: str = response.headers.get("content-type", "")
+    return kind.split(";")[0].strip().lower() == "application/json"
 
 
 def _deadline(timeout: float | None) -> float | None:

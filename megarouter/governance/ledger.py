@@ -183,8 +183,8 @@ class LedgerStats:
 _Pending = tuple[dict[str, Any], asyncio.Future[None]]
 
 # The largest SQLite batch committed on the event loop (see _insert_all): about
-# 1 ms of the loop. At 16 callers this doubled the ledger's records per second
-# over a limit of 4 and cut its p99 from 8 to 2 ms (scripts/bench_ledger.py).
+# 1 ms of the loop. At 16 callers this gave the ledger about 1.5x the records
+# per second of a limit of 4, and a p99 of 2 ms, not 8 (scripts/bench_ledger.py).
 INLINE_MAX_BATCH = 32
 
 

@@ -105,9 +105,18 @@ def report_error(error: MegaRouterRpcError, target: str) -> None:
     ]
     if violations:
         line += " [" + "; ".join(violations) + "]"
+    if error.attempts:
+        tried = [f"{a.provider}/{a.model}: {a.error}" for a in error.attempts]
+        line += " [attempts: " + "; ".join(tried) + "]"
+    if error.retry_delay is not None:
+        line += f" (retry in {error.retry_delay:.3g}s)"
     if error.code.name == "UNAUTHENTICATED":
         line += " (check --key or MEGAROUTER_API_KEY)"
-    elif error.code.name in ("UNAVAILABLE", "DEADLINE_EXCEEDED") and not error.reason:
+    elif (
+        error.code.name in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+        and not error.reason
+        and not error.attempts  # the server answered: its providers failed
+    ):
         line += f" (is MegaRouter running at {target}? see --target)"
     typer.echo(line, err=True)
 

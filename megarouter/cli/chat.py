@@ -204,17 +204,7 @@ def print_answer(answer: completion.CompleteResponse, *, as_json: bool) -> None:
         output.print_json(output.as_dict(answer))
         return
     typer.echo(chat_output.answer_text(answer.message))
-    chat_output.show_summary(
-        chat_output.summary_line(
-            answer.model,
-            answer.provider,
-            answer.usage,
-            answer.attempts,
-            answer.finish_reason,
-            answer.route,
-            answer.request_id,
-        )
-    )
+    chat_output.show_summary(chat_output.summary_line(answer))
 
 
 def print_stream(
@@ -230,18 +220,7 @@ def print_stream(
     if stream.summary is None:
         fail("the stream ended without its summary; the answer may be cut short")
     if not as_json:
-        summary = stream.summary
-        chat_output.show_summary(
-            chat_output.summary_line(
-                summary.model,
-                summary.provider,
-                summary.usage,
-                summary.attempts,
-                summary.finish_reason,
-                summary.route,
-                summary.request_id,
-            )
-        )
+        chat_output.show_summary(chat_output.summary_line(stream.summary))
 
 
 # --- models available ---------------------------------------------------------

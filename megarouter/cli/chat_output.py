@@ -129,30 +129,27 @@ def answer_text(message: chat.ChatMessage) -> str:
 
 
 def summary_line(
-    model: str,
-    provider: str,
-    usage: chat.Usage,
-    attempts: Sequence[chat.Attempt],
-    finish_reason: int,
-    route: chat.RouteSummary,
-    request_id: str,
+    answer: completion.CompleteResponse | completion.StreamSummary,
 ) -> str:
     """One line: who answered, tokens, cost, attempts, why it was chosen."""
-    failed = [f"{a.model}: {a.error_kind or 'failed'}" for a in attempts if not a.ok]
-    tries = f"{len(attempts)} attempt{'s' if len(attempts) != 1 else ''}"
+    usage = answer.usage
+    failed = [
+        f"{a.model}: {a.error_kind or 'failed'}" for a in answer.attempts if not a.ok
+    ]
+    tries = f"{len(answer.attempts)} attempt{'s' if len(answer.attempts) != 1 else ''}"
     if failed:
         tries += f" ({'; '.join(failed)})"
     parts = [
-        f"{model} via {provider}",
+        f"{answer.model} via {answer.provider}",
         f"{usage.input_tokens:,} in / {usage.output_tokens:,} out tokens",
         usd(usage.cost_micros),
         tries,
-        f"finish {finish_label(finish_reason)}",
+        f"finish {finish_label(answer.finish_reason)}",
     ]
-    if request_id:
-        parts.append(f"request {request_id}")
-    if route.reason:
-        parts.append(f"route: {route.reason}")
+    if answer.request_id:
+        parts.append(f"request {answer.request_id}")
+    if answer.route.reason:
+        parts.append(f"route: {answer.route.reason}")
     return " · ".join(parts)
 
 

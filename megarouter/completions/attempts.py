@@ -166,8 +166,8 @@ def no_candidate_error(decision: RouteDecision) -> MegaRouterError:
         f"dropped: {summary})"
     )
     if decision.considered == 0:  # only auto gets here: a named model is found
-        message += "; no provider this org may use is configured"
-        reasons.setdefault("not_configured", 0)
+        message += "; no provider this org may use is configured; "
+        message += _REMEDIES["not_configured"]
     most_first = sorted(reasons, key=lambda reason: -reasons[reason])
     remedies = [_REMEDIES[reason] for reason in most_first if reason in _REMEDIES]
     if remedies:

@@ -138,12 +138,11 @@ def format_usd(micros: int) -> str:
     An amount that is not zero never reads as zero: 20 micro-dollars is
     ``<$0.0001`` (JSON output keeps the exact micro-dollars).
     """
-    dollars = abs(Decimal(micros)) / MICROS_PER_USD
+    dollars = (abs(Decimal(micros)) / MICROS_PER_USD).quantize(Decimal("0.0001"))
     sign = "-" if micros < 0 else ""
-    text = f"{dollars:,.4f}"
-    if micros and Decimal(text.replace(",", "")) == 0:
+    if micros and not dollars:
         return f"{sign}<$0.0001"
-    return f"{sign}${text}"
+    return f"{sign}${dollars:,}"
 
 
 def format_cell(column: Column, cell: Cell) -> str:

@@ -181,19 +181,16 @@ class OpenAIAdapter(ProviderAdapter):
 
     def _whole_as_chunks(self, content: bytes) -> list[ChatChunk]:
         """A whole completion sent for a stream request, as stream chunks."""
-        data = parse_json(self.spec.name, content)
-        if isinstance(data, dict) and data.get("error") and "choices" not in data:
-            raise self._inband_error(data)
+        data = self._answer_json(content)
         whole = wire.parse_completion(self.spec.name, data, self.finish_reason)
         calls = tuple(
             ToolCallDelta(i, call.id, call.name, call.arguments)
             for i, call in enumerate(whole.tool_calls)
         )
-        chunks = [ChatChunk(content=whole.content, tool_calls=calls)]
+        last = ChatChunk(finish_reason=whole.finish_reason, usage=whole.usage)
         if not whole.content and not calls:
-            chunks = []
-        chunks.append(ChatChunk(finish_reason=whole.finish_reason, usage=whole.usage))
-        return chunks
+            return [last]
+        return [ChatChunk(content=whole.content, tool_calls=calls), last]
 
     async def _read_stream(
         self, response: httpx.Response, deadline: float | None
@@ -268,9 +265,13 @@ class OpenAIAdapter(ProviderAdapter):
                 provider=self.spec.name,
             ) from exc
 
-        data = parse_json(self.spec.name, response.content)
+        return self._answer_json(response.content)
+
+    def _answer_json(self, content: bytes) -> Any:
+        """A 2xx body's JSON, or the error it carries (some send errors as 200)."""
+        data = parse_json(self.spec.name, content)
         if isinstance(data, dict) and data.get("error") and "choices" not in data:
-            raise self._inband_error(data)  # an error sent with status 200
+            raise self._inband_error(data)
         return data
 
     def _timeout(self, seconds: float | None) -> httpx.Timeout:
